@@ -1,0 +1,1 @@
+"""ascbench harness: data, training, tuning, ablation and the command line."""

@@ -1,0 +1,1 @@
+"""Benchmarks that print ratios against named references measured in the same run."""

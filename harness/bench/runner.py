@@ -1,0 +1,25 @@
+"""Dispatch for `ascbench bench NAME`: run, print the table, optionally write JSON atomically."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..io import write_json_atomic
+
+
+def _scan(quick: bool) -> tuple[dict, str]:
+    from .scan import format_scan_table, run_scan_benchmark
+
+    result = run_scan_benchmark(quick=quick)
+    return result, format_scan_table(result)
+
+
+BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan}
+
+
+def run_benchmark(name: str, quick: bool = False, out: str | None = None) -> int:
+    result, table = BENCHMARKS[name](quick)
+    print(table)
+    if out:
+        write_json_atomic(out, result)
+        print(f"wrote {out}")
+    return 0

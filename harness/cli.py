@@ -1,0 +1,77 @@
+"""`ascbench` command line: one sub-command per job, each a thin layer over a module."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .model_table import format_registry_table, registry_table
+
+    df = registry_table(args.family)
+    if args.json:
+        print(df.to_json(orient="records", indent=2))
+    else:
+        print(format_registry_table(df))
+        print("\nMACs per 10-s clip at each model's default front end; the selective scan is counted analytically.")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.runner import run_benchmark
+
+    return run_benchmark(args.name, quick=args.quick, out=args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ascbench",
+        description="Tune, ablate and report on ASCMamba against CNN and transformer baselines.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("models", "List the model registry: family, parameters, MACs per 10-s clip, metadata use.", _cmd_models)
+    p.add_argument("--family", help="only models of this family (ascmamba, cnn, transformer, official)")
+    p.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+
+    add("demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", _cmd_demo)
+
+    from .bench.runner import BENCHMARKS
+
+    p = add("bench", "Run a benchmark that prints ratios against named references measured in the same run.", _cmd_bench)
+    p.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
+    p.add_argument("--quick", action="store_true", help="fewer sizes and repeats (about a minute)")
+    p.add_argument("--out", help="also write the results as JSON to this file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"ascbench: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

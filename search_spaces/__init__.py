@@ -1,0 +1,1 @@
+"""Shipped search spaces and ablation grids (YAML), usable after a non-editable install."""
