@@ -180,7 +180,19 @@ VARIANTS: dict[str, dict] = {
 VARIANT_PRESETS = ("tiny", "base")
 
 # Parameter counts of the default builds (10 classes, 8 cities), checked by tests/test_models.py.
-EXPECTED_PARAMS: dict[str, int] = {}
+EXPECTED_PARAMS: dict[str, int] = {
+    "ascmamba_tiny": 20_714,
+    "ascmamba_small": 149_738,
+    "ascmamba_base": 1_501_354,
+    "ascmamba_tiny_audio": 19_914,
+    "ascmamba_tiny_timeonly": 14_970,
+    "ascmamba_tiny_freqonly": 14_970,
+    "ascmamba_tiny_unidir": 14_474,
+    "ascmamba_base_audio": 1_499_018,
+    "ascmamba_base_timeonly": 945_578,
+    "ascmamba_base_freqonly": 945_578,
+    "ascmamba_base_unidir": 913_066,
+}
 
 
 def _register() -> None:

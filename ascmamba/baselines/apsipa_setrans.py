@@ -125,7 +125,7 @@ class SETrans(ASCModel):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """Xavier-uniform fusion and classifier as in the official code; the transformer keeps PyTorch's init."""
+        """Xavier-uniform fusion and classifier as in the official code; attention and SE keep nn.Linear defaults."""
         for m in (*self.fusion.modules(), self.fc):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)

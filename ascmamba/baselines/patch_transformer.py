@@ -147,7 +147,7 @@ class PatchTransformer(ASCModel):
     "patch_transformer",
     family="transformer",
     front_end=APSIPA_FRONT_END,
-    expected_params=-1,
+    expected_params=576_138,
     defaults={"num_classes": 10, "num_cities": 8},
     description="AST/PaSST-style patch transformer (16x16 patches, stride 12, structured patchout)",
 )
