@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", help="only models of this family (ascmamba, cnn, transformer, official)")
     p.add_argument("--json", action="store_true", help="print JSON records instead of a table")
 
+    from .data_cli import add_data_parser
+
+    add_data_parser(sub)
+
     add("demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", _cmd_demo)
 
     from .bench.runner import BENCHMARKS

@@ -1,0 +1,147 @@
+"""On-disk log-mel cache shared by every trial on a node.
+
+An entry is keyed by the audio *content* (a hash per file, memoised on path,
+size and mtime) and the feature parameters, so changing either makes a new
+entry and nothing is ever recomputed by a trial. Features are one float16
+array (clips, frames, mels) that trials memory-map read-only; an entry is
+built in a temporary directory and renamed into place, so a crash never
+leaves a half-written entry that looks complete. A lock file keeps two
+processes from building the same entry at once.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ascmamba.frontend import FrontEnd
+
+from ..io import write_json_atomic
+from .audio import load_clip
+from .features import log_mel
+
+FORMAT_VERSION = 1
+FEATURES_FILE = "features.npy"
+INDEX_FILE = "index.json"
+
+
+def default_cache_root() -> Path:
+    """`$ASCBENCH_CACHE`, else `~/.cache/ascbench`."""
+    return Path(os.environ.get("ASCBENCH_CACHE", Path.home() / ".cache" / "ascbench"))
+
+
+def file_digest(path: str | Path, memo: dict[str, list] | None = None) -> str:
+    """blake2b of the file's bytes, memoised on (path, size, mtime_ns)."""
+    st = os.stat(path)
+    key = str(path)
+    if memo is not None and key in memo and memo[key][:2] == [st.st_size, st.st_mtime_ns]:
+        return memo[key][2]
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if memo is not None:
+        memo[key] = [st.st_size, st.st_mtime_ns, digest]
+    return digest
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    front_end: FrontEnd
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"front_end": self.front_end.to_dict(), "seconds": self.seconds, "version": FORMAT_VERSION}
+
+
+@dataclass
+class CachedFeatures:
+    """A read-only memory map of one cache entry, with the clip order it was built in."""
+
+    path: Path
+    features: np.ndarray  # (clips, frames, mels) float16, memory-mapped
+    clip_ids: tuple[str, ...]
+    spec: dict
+
+    def rows(self, clip_ids: Sequence[str]) -> np.ndarray:
+        """Row index of each clip id in `features`."""
+        index = {c: i for i, c in enumerate(self.clip_ids)}
+        missing = [c for c in clip_ids if c not in index]
+        if missing:
+            raise KeyError(f"{self.path}: clip {missing[0]!r} is not in this feature cache entry")
+        return np.fromiter((index[c] for c in clip_ids), dtype=np.int64, count=len(clip_ids))
+
+
+def open_entry(path: str | Path) -> CachedFeatures:
+    path = Path(path)
+    meta = json.loads((path / INDEX_FILE).read_text())
+    features = np.load(path / FEATURES_FILE, mmap_mode="r")
+    return CachedFeatures(path, features, tuple(meta["clip_ids"]), meta["spec"])
+
+
+class FeatureCache:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _digests(self, paths: Sequence[str]) -> list[str]:
+        memo_path = self.root / "digests.json"
+        memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
+        digests = [file_digest(p, memo) for p in paths]
+        write_json_atomic(memo_path, memo)
+        return digests
+
+    def key(self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec) -> str:
+        h = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode())
+        for clip_id, digest in zip(clip_ids, self._digests(paths)):
+            h.update(f"{clip_id}\0{digest}\n".encode())
+        return h.hexdigest()[:24]
+
+    def get_or_build(
+        self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec,
+        batch_size: int = 32, progress: bool = True,
+    ) -> CachedFeatures:
+        """The cache entry for these clips and features, computing it once if absent."""
+        if len(clip_ids) != len(paths):
+            raise ValueError("clip_ids and paths differ in length")
+        entry = self.root / self.key(clip_ids, paths, spec)
+        if (entry / INDEX_FILE).exists():
+            return open_entry(entry)
+        with open(self.root / f"{entry.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (entry / INDEX_FILE).exists():  # another process may have built it meanwhile
+                self._build(entry, clip_ids, paths, spec, batch_size, progress)
+        return open_entry(entry)
+
+    def _build(self, entry: Path, clip_ids, paths, spec: FeatureSpec, batch_size: int, progress: bool) -> None:
+        fe = spec.front_end
+        frames = fe.frames(spec.seconds)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=self.root))
+        try:
+            out = np.lib.format.open_memmap(
+                tmp / FEATURES_FILE, mode="w+", dtype=np.float16, shape=(len(paths), frames, fe.n_mels)
+            )
+            bar = tqdm(total=len(paths), desc="log-mel cache", unit="clip", disable=not progress, leave=False)
+            for start in range(0, len(paths), batch_size):
+                chunk = paths[start:start + batch_size]
+                waves = np.stack([load_clip(p, fe.sample_rate, spec.seconds) for p in chunk])
+                out[start:start + len(chunk)] = log_mel(waves, fe)
+                bar.update(len(chunk))
+            bar.close()
+            out.flush()
+            del out
+            (tmp / INDEX_FILE).write_text(json.dumps({"clip_ids": list(clip_ids), "spec": spec.to_dict()}))
+            os.replace(tmp, entry)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

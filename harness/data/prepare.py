@@ -1,0 +1,163 @@
+"""From a data config to what a trial needs: corpus, leak-free split, city vocabulary, cached features.
+
+Every trial, ablation run and benchmark goes through `prepare_data`, so they all
+see the same clips, the same split for a given seed and the same feature cache.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ascmamba.frontend import APSIPA_FRONT_END, FRONT_END_16K, FrontEnd
+from ascmamba.metadata import CityVocabulary
+
+from .apsipa import load_apsipa
+from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
+from .corpus import Corpus
+from .dcase import load_dcase
+from .splits import Split, session_split
+
+FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "16k": FRONT_END_16K}
+SOURCES = ("synthetic", "apsipa", "dcase")
+
+
+@dataclass
+class DataConfig:
+    """The `data` config group. `None` means: derive from the source."""
+
+    source: str = "synthetic"
+    preset: str = "tiny"               # synthetic corpus size: tiny | small | cas
+    synth_seed: int = 0                # seed of the synthetic corpus (not of the split)
+    root: str | None = None            # synthetic corpus folder; default: <cache>/synthetic/<preset>-seed<n>
+    metadata: str | None = None        # APSIPA CSV or DCASE meta file
+    audio_dir: str | None = None       # APSIPA audio folder or DCASE dataset root
+    eval_metadata: str | None = None   # evaluation CSV (no labels), for prediction
+    seconds: float | None = None       # clip length; default: the corpus's own (10 s APSIPA, 1 s DCASE)
+    front_end: str = "auto"            # apsipa | 16k | auto (16k for synthetic, apsipa otherwise)
+    val_fraction: float = 0.2
+    split_seed: int | None = None      # default: the run's seed
+    holdout_cities: list[str] = field(default_factory=list)
+    cache_dir: str | None = None       # feature cache; default $ASCBENCH_CACHE or ~/.cache/ascbench
+
+
+@dataclass
+class ClipArrays:
+    """Everything the training loop indexes for a set of clips, aligned row by row."""
+
+    clip_ids: tuple[str, ...]
+    rows: np.ndarray     # rows into the cached feature array
+    labels: np.ndarray   # class index, -1 unlabelled
+    cities: np.ndarray   # city index, 0 = unknown
+    times: np.ndarray    # (n, TIME_FEATURES)
+    sessions: np.ndarray
+    locations: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+
+@dataclass
+class PreparedData:
+    config: DataConfig
+    corpus: Corpus
+    split: Split
+    vocabulary: CityVocabulary
+    features: CachedFeatures
+    front_end: FrontEnd
+    seconds: float
+    truth: dict[str, int] | None   # true class of every clip (synthetic corpus only; never for training)
+    _times: np.ndarray = field(repr=False, default=None)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.corpus.classes
+
+    def arrays(self, clip_ids: tuple[str, ...] | list[str]) -> ClipArrays:
+        clips = self.corpus.clips
+        pos = pd.Index(clips["clip_id"]).get_indexer(list(clip_ids))
+        if (pos < 0).any():
+            raise KeyError(f"clip {list(clip_ids)[int(np.argmin(pos))]!r} is not in {self.corpus.source}")
+        sub = clips.iloc[pos]
+        if self._times is None:
+            self._times = self.corpus.time_matrix()
+        return ClipArrays(
+            clip_ids=tuple(clip_ids),
+            rows=self.features.rows(clip_ids),
+            labels=sub["label"].to_numpy(np.int64),
+            cities=self.vocabulary.encode(sub["location"].tolist()),
+            times=self._times[pos],
+            sessions=sub["session"].to_numpy(),
+            locations=sub["location"].to_numpy(),
+        )
+
+    def describe(self) -> dict:
+        """Provenance recorded with every run: source, sizes, split and feature parameters."""
+        return {
+            "source": self.config.source,
+            "corpus": self.corpus.source,
+            "classes": list(self.classes),
+            "cities": self.vocabulary.to_list(),
+            "n_train": len(self.split.train),
+            "n_val": len(self.split.val),
+            "n_unlabelled": len(self.split.unlabelled),
+            "split_seed": self.split.seed,
+            "val_fraction": self.split.val_fraction,
+            "holdout_cities": list(self.split.holdout_cities),
+            "front_end": self.front_end.to_dict(),
+            "seconds": self.seconds,
+            "feature_cache": str(self.features.path),
+        }
+
+
+def synthetic_root(cfg: DataConfig) -> Path:
+    if cfg.root:
+        return Path(cfg.root)
+    base = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_root()
+    return base / "synthetic" / f"{cfg.preset}-seed{cfg.synth_seed}"
+
+
+def _front_end(cfg: DataConfig) -> FrontEnd:
+    name = cfg.front_end
+    if name == "auto":
+        name = "16k" if cfg.source == "synthetic" else "apsipa"
+    if name not in FRONT_ENDS:
+        raise ValueError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
+    return FRONT_ENDS[name]
+
+
+def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, dict[str, int] | None]:
+    """The labelled + unlabelled development corpus, its clip length and (synthetic only) the truth."""
+    if cfg.source not in SOURCES:
+        raise ValueError(f"data.source {cfg.source!r} is not one of: {', '.join(SOURCES)}")
+    if cfg.source == "synthetic":
+        from .synth import load_truth, synthesize
+
+        summary = synthesize(synthetic_root(cfg), preset=cfg.preset, seed=cfg.synth_seed, progress=progress)
+        corpus = load_apsipa(summary.dev_csv, summary.audio_dir)
+        truth_df = load_truth(summary.out_dir)
+        index = {c: i for i, c in enumerate(corpus.classes)}
+        truth = {f: index[s] for f, s in zip(truth_df["filename"], truth_df["scene_label"])}
+        return corpus, cfg.seconds or summary.clip_seconds, truth
+    if not cfg.metadata or not cfg.audio_dir:
+        raise ValueError(f"data.source={cfg.source} needs data.metadata and data.audio_dir (--metadata, --audio-dir)")
+    if cfg.source == "apsipa":
+        return load_apsipa(cfg.metadata, cfg.audio_dir), cfg.seconds or 10.0, None
+    return load_dcase(cfg.metadata, cfg.audio_dir), cfg.seconds or 1.0, None
+
+
+def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> PreparedData:
+    corpus, seconds, truth = load_corpus(cfg, progress)
+    split_seed = seed if cfg.split_seed is None else cfg.split_seed
+    split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))
+    train_side = corpus.clips["clip_id"].isin(split.train + split.unlabelled)
+    vocabulary = CityVocabulary(corpus.clips.loc[train_side, "location"])
+    front_end = _front_end(cfg)
+    cache = FeatureCache(cfg.cache_dir)
+    features = cache.get_or_build(
+        corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(), FeatureSpec(front_end, seconds),
+        progress=progress,
+    )
+    return PreparedData(cfg, corpus, split, vocabulary, features, front_end, seconds, truth)

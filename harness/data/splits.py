@@ -1,0 +1,90 @@
+"""Leak-free train/validation splits: whole recording sessions, stratified by class.
+
+The official baseline split clips at random, so clips of one recording session
+(same place, same minute) sat on both sides and inflated validation accuracy.
+Here a session is never split, unlabelled clips of validation sessions never
+enter the pseudo-label pool, and whole cities can be held out to measure
+generalisation to cities never heard in training.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .corpus import Corpus
+
+
+@dataclass(frozen=True)
+class Split:
+    """Clip ids on each side; `unlabelled` is the pool pseudo-labelling may draw from."""
+
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    unlabelled: tuple[str, ...]
+    seed: int
+    val_fraction: float
+    holdout_cities: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Split":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def _check_sessions(corpus: Corpus) -> None:
+    labelled = corpus.clips[corpus.labelled]
+    mixed = labelled.groupby("session")["label"].nunique()
+    mixed = mixed[mixed > 1]
+    if len(mixed):
+        session = mixed.index[0]
+        row = labelled.loc[labelled["session"] == session, "row"].iloc[0]
+        raise ValueError(f"{corpus.source}: row {row}: session {session!r} mixes several scene labels")
+
+
+def session_split(
+    corpus: Corpus, val_fraction: float = 0.2, seed: int = 0, holdout_cities: tuple[str, ...] = ()
+) -> Split:
+    """Split labelled clips by session, per class aiming at `val_fraction` of its clips in validation.
+
+    Clips of `holdout_cities` all go to validation (labelled) or are dropped (unlabelled).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    _check_sessions(corpus)
+    clips = corpus.clips
+    unknown = sorted(set(holdout_cities) - set(clips["location"]))
+    if unknown:
+        raise ValueError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
+    rng = np.random.default_rng(seed)
+    held = clips["location"].isin(holdout_cities).to_numpy()
+    labelled = corpus.labelled
+    val_sessions: set[str] = set(clips.loc[held, "session"])
+    candidates = clips[labelled & ~held]
+    for _, group in candidates.groupby("label", sort=True):
+        sizes = group.groupby("session", sort=True).size()
+        order = rng.permutation(len(sizes))
+        target = val_fraction * len(group)
+        taken = 0
+        for i in order:
+            if taken >= target:
+                break
+            # take a session if that moves the class total closer to the target
+            size = int(sizes.iloc[i])
+            if taken + size >= len(group):  # never move a whole class out of training
+                continue
+            if abs(taken + size - target) <= abs(taken - target) or taken == 0:
+                val_sessions.add(sizes.index[i])
+                taken += size
+    in_val = clips["session"].isin(val_sessions).to_numpy()
+    ids = clips["clip_id"].to_numpy()
+    return Split(
+        train=tuple(ids[labelled & ~in_val]),
+        val=tuple(ids[labelled & in_val]),
+        unlabelled=tuple(ids[~labelled & ~in_val & ~held]),
+        seed=seed,
+        val_fraction=val_fraction,
+        holdout_cities=tuple(holdout_cities),
+    )
