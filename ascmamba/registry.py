@@ -87,4 +87,10 @@ def resolve_config(name: str, **overrides: Any) -> dict[str, Any]:
 def create_model(name: str, **overrides: Any) -> ASCModel:
     """Build a registered model; `None` overrides keep the model's defaults."""
     spec = get_spec(name)
-    return spec.builder(**resolve_config(name, **overrides))
+    try:
+        return spec.builder(**resolve_config(name, **overrides))
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            key = str(exc).split("argument")[-1].strip(" '\"")
+            raise ValueError(f"model {name!r} has no parameter {key!r}") from None
+        raise

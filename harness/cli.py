@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_data_parser(sub)
 
+    from .train_cli import add_train_parsers
+
+    add_train_parsers(sub)
+
     add("demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", _cmd_demo)
 
     from .bench.runner import BENCHMARKS

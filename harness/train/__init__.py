@@ -1,0 +1,1 @@
+"""Training: one trial (semi-supervised, resumable, reproducible), checkpoints and prediction."""

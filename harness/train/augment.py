@@ -1,0 +1,36 @@
+"""Batch augmentations on log-mels: SpecAugment-style masks and mixup, driven by an explicit generator
+so that a seed fixes them and a resumed run replays them exactly."""
+from __future__ import annotations
+
+import torch
+
+
+def spec_mask(x: torch.Tensor, time_masks: int, time_frac: float, freq_masks: int, freq_bins: int,
+              generator: torch.Generator) -> torch.Tensor:
+    """Zero random time and frequency bands per clip of x (batch, 1, frames, mels); returns a new tensor."""
+    b, _, frames, mels = x.shape
+    keep = torch.ones(b, frames, mels, device=x.device, dtype=x.dtype)
+    t_idx = torch.arange(frames, device=x.device)
+    f_idx = torch.arange(mels, device=x.device)
+    max_t = max(1, int(time_frac * frames))
+    for _ in range(time_masks):
+        width = torch.randint(0, max_t + 1, (b,), generator=generator).to(x.device)
+        start = (torch.rand(b, generator=generator).to(x.device) * (frames - width + 1)).long()
+        band = (t_idx[None] >= start[:, None]) & (t_idx[None] < (start + width)[:, None])
+        keep = keep * (~band)[:, :, None]
+    for _ in range(freq_masks):
+        width = torch.randint(0, freq_bins + 1, (b,), generator=generator).to(x.device)
+        start = (torch.rand(b, generator=generator).to(x.device) * (mels - width + 1)).long()
+        band = (f_idx[None] >= start[:, None]) & (f_idx[None] < (start + width)[:, None])
+        keep = keep * (~band)[:, None, :]
+    return x * keep[:, None]
+
+
+def mixup_pairs(batch: int, alpha: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A partner permutation and per-clip weights lam in [0.5, 1], so each clip keeps its majority.
+
+    lam comes from Beta(alpha, alpha) on the global RNG, which the trainer reseeds every epoch.
+    """
+    perm = torch.randperm(batch, generator=generator)
+    lam = torch.distributions.Beta(alpha, alpha).sample((batch,))
+    return perm, torch.maximum(lam, 1 - lam)

@@ -1,0 +1,73 @@
+"""`ascbench train`: one trial to a folder, resumable, with everything needed to trust and reuse it.
+
+Writes under OUT: config.yaml (resolved), split.json, metrics.csv (one row per epoch),
+final.json (best epoch's per-class / per-city / confusion report, pseudo-label steps),
+best.pt (inference bundle for `ascbench predict`) and last.pt (full state, for resuming).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from tqdm import tqdm
+
+from ..io import write_atomic, write_json_atomic, write_text_atomic
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig, to_dict
+from .trial import Trial
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def run_training(cfg: RunConfig, out_dir: str | Path, progress: bool = True, stop_after: int | None = None) -> dict:
+    """Train `cfg` into `out_dir`, resuming from `out_dir/last.pt` when present.
+
+    `stop_after` ends the process's work after that many epochs in total (for tests of resuming).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    config_path = out / "config.yaml"
+    if config_path.exists() and config_path.read_text() != config_yaml and (out / LAST).exists():
+        raise ValueError(f"{out} holds a run with a different config; choose another --out")
+    trial = Trial(cfg, progress=progress)
+    if (out / LAST).exists():
+        trial.load_state_dict(load_checkpoint(out / LAST))
+    write_text_atomic(config_path, config_yaml)
+    write_json_atomic(out / "split.json", trial.data.split.to_dict())
+    bar = tqdm(total=cfg.train.epochs, initial=trial.state.epoch, desc=cfg.model.name, unit="epoch",
+               disable=not progress)
+    for metrics in trial.epochs():
+        save_checkpoint(out / LAST, trial.state_dict())
+        if trial.state.best_epoch == trial.state.epoch:
+            save_checkpoint(out / BEST, trial.inference_bundle(trial.best_model_state))
+        write_atomic(out / "metrics.csv", lambda p: pd.DataFrame(trial.state.history).to_csv(p, index=False))
+        bar.update(1)
+        bar.set_postfix({"val_macro": f"{metrics['val/macro_acc']:.3f}", "best": f"{metrics['val/best_macro_acc']:.3f}"})
+        if stop_after is not None and trial.state.epoch >= stop_after and trial.state.epoch < cfg.train.epochs:
+            bar.close()
+            return {"stopped_at": trial.state.epoch}
+    bar.close()
+    final = trial.final_report()
+    write_json_atomic(out / "final.json", final)
+    return final
+
+
+def summarise(final: dict) -> str:
+    val = final["val"]
+    lines = [
+        f"best epoch {final['best_epoch']}/{final['epochs']}: val macro acc {val['macro_acc']:.4f}, "
+        f"acc {val['acc']:.4f}, log loss {val['log_loss']:.4f} (n={val['n']} clips)",
+    ]
+    for step in final["pseudo_steps"]:
+        acc = step.get("accuracy_kept")
+        lines.append(f"pseudo step {step['step']}: kept {step['kept']}/{step['pool']}"
+                     + (f", {acc:.1%} correct" if acc is not None else ""))
+    return "\n".join(lines)
+
+
+def load_final(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / "final.json").read_text())

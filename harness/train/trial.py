@@ -1,0 +1,373 @@
+"""One trial: semi-supervised training of any registered model, reporting every epoch.
+
+The tuner and the ablation runner repeat this hundreds of times, so it is
+reproducible (every epoch reseeds from (seed, epoch), so a resumed run replays the
+same data order, augmentation and dropout as an uninterrupted one), resumable from
+any epoch's checkpoint, and it counts epochs across pseudo-label stages so ASHA sees
+one monotone budget.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ascmamba import MetaContext, create_model
+from ascmamba.complexity import count_params
+
+from ..data.prepare import ClipArrays, PreparedData, prepare_data
+from . import pseudo
+from .augment import mixup_pairs, spec_mask
+from .config import RunConfig, stage_epochs, to_dict
+from .metrics import classification_report
+
+CHECKPOINT_VERSION = 1
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + 17) % (2**31 - 1)
+
+
+def reseed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but no CUDA device is available")
+    return torch.device(name)
+
+
+class WarmupCosine:
+    """Linear warm-up then cosine decay, as a function of fractional epochs (so the schedule
+    does not depend on how many clips the pseudo-label stages add)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_epochs: float, total_epochs: int):
+        self.optimizer = optimizer
+        self.warmup = warmup_epochs
+        self.total = total_epochs
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.progress = 0.0
+
+    def factor(self, progress: float) -> float:
+        if self.warmup > 0 and progress < self.warmup:
+            return (progress + 1e-3) / self.warmup
+        span = max(1e-9, self.total - self.warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - self.warmup) / span)))
+
+    def set_progress(self, progress: float) -> None:
+        self.progress = progress
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * self.factor(progress)
+
+    def state_dict(self) -> dict:
+        return {"progress": self.progress, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base_lrs = list(state["base_lrs"])
+        self.set_progress(float(state["progress"]))
+
+
+@dataclass
+class TrialState:
+    """Everything that changes between epochs; saved whole in every checkpoint."""
+
+    epoch: int = 0                       # epochs completed
+    best_macro_acc: float = -1.0
+    best_epoch: int = 0
+    history: list[dict] = field(default_factory=list)
+    pseudo_ids: list[str] = field(default_factory=list)    # clips currently pseudo-labelled
+    pseudo_labels: list[int] = field(default_factory=list)
+    pseudo_steps: list[dict] = field(default_factory=list)  # summary of each labelling step
+
+
+class Trial:
+    def __init__(self, cfg: RunConfig, data: PreparedData | None = None, progress: bool = False):
+        self.cfg = cfg
+        self.stages = stage_epochs(cfg)
+        self.boundaries = np.cumsum(self.stages).tolist()  # epoch index where each stage ends
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.device = resolve_device(cfg.train.device)
+        self.data = data if data is not None else prepare_data(cfg.data, seed=cfg.seed, progress=progress)
+        self.train_set = self.data.arrays(self.data.split.train)
+        self.val_set = self.data.arrays(self.data.split.val)
+        self.pool = self.data.arrays(self.data.split.unlabelled)
+        if len(self.train_set) == 0 or len(self.val_set) == 0:
+            raise ValueError(f"{self.data.corpus.source}: the split left no training or no validation clips")
+        self.features = self.data.features.features
+        self.mean, self.std = self._normalisation()
+
+        reseed(cfg.seed)
+        self.model_kwargs = {
+            **cfg.model.overrides(),
+            "num_classes": len(self.data.classes),
+            "num_cities": max(1, len(self.data.vocabulary)),
+        }
+        self.model = create_model(cfg.model.name, **self.model_kwargs).to(self.device)
+        decay = [p for n, p in self.model.named_parameters() if p.dim() > 1]
+        no_decay = [p for n, p in self.model.named_parameters() if p.dim() <= 1]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=cfg.train.lr,
+        )
+        self.scheduler = WarmupCosine(self.optimizer, cfg.train.warmup_epochs, cfg.train.epochs)
+        self.amp = cfg.train.amp and self.device.type == "cuda"
+        self.state = TrialState()
+        self.best_model_state: dict | None = None
+        self.last_val_report: dict | None = None
+
+    # ------------------------------------------------------------------ data
+    def _normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-mel mean and std of the training clips (computed in chunks from the memory map)."""
+        rows = np.sort(self.train_set.rows)
+        total = np.zeros(self.features.shape[-1])
+        total_sq = np.zeros(self.features.shape[-1])
+        count = 0
+        for start in range(0, len(rows), 256):
+            x = np.asarray(self.features[rows[start:start + 256]], dtype=np.float64)
+            total += x.sum(axis=(0, 1))
+            total_sq += (x**2).sum(axis=(0, 1))
+            count += x.shape[0] * x.shape[1]
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-8))
+        return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+
+    def _batch(self, arrays: ClipArrays, idx: np.ndarray) -> tuple[torch.Tensor, MetaContext]:
+        rows = arrays.rows[idx]
+        order = np.argsort(rows)  # sorted reads are kinder to the memory map
+        x = torch.from_numpy(np.asarray(self.features[rows[order]], dtype=np.float32))
+        x = x[torch.from_numpy(np.argsort(order))]
+        x = ((x - self.mean) / self.std).unsqueeze(1)
+        ctx = MetaContext(torch.from_numpy(arrays.cities[idx]), torch.from_numpy(arrays.times[idx]))
+        return x.to(self.device, non_blocking=True), ctx.to(self.device)
+
+    def _training_arrays(self) -> tuple[ClipArrays, np.ndarray, np.ndarray]:
+        """Labelled training clips plus the current pseudo-labels, with labels and loss weights."""
+        if not self.state.pseudo_ids:
+            return self.train_set, self.train_set.labels, np.ones(len(self.train_set), dtype=np.float32)
+        extra = self.data.arrays(self.state.pseudo_ids)
+        merged = ClipArrays(
+            clip_ids=self.train_set.clip_ids + extra.clip_ids,
+            rows=np.concatenate([self.train_set.rows, extra.rows]),
+            labels=np.concatenate([self.train_set.labels, np.asarray(self.state.pseudo_labels, dtype=np.int64)]),
+            cities=np.concatenate([self.train_set.cities, extra.cities]),
+            times=np.concatenate([self.train_set.times, extra.times]),
+            sessions=np.concatenate([self.train_set.sessions, extra.sessions]),
+            locations=np.concatenate([self.train_set.locations, extra.locations]),
+        )
+        weights = np.concatenate([
+            np.ones(len(self.train_set), dtype=np.float32),
+            np.full(len(extra), self.cfg.pseudo.weight, dtype=np.float32),
+        ])
+        return merged, merged.labels, weights
+
+    # ------------------------------------------------------------------ stages
+    def stage_of(self, epoch: int) -> int:
+        """Stage (0, 1, 2) that epoch index `epoch` (0-based) belongs to."""
+        return int(np.searchsorted(self.boundaries, epoch, side="right"))
+
+    def _label_pool(self, step: int) -> None:
+        p = self.cfg.pseudo
+        if len(self.pool) == 0:
+            self.state.pseudo_ids, self.state.pseudo_labels = [], []
+            self.state.pseudo_steps.append({"step": step, "pool": 0, "kept": 0})
+            return
+        probs = self.predict_proba(self.pool)
+        if p.mode == "one_step":
+            tau, tau_session = 0.0, 0.0
+        else:
+            tau, tau_session = (p.tau1 if step == 1 else p.tau2), p.tau_session
+        keep, pred = pseudo.select(probs, self.pool.sessions, tau, tau_session)
+        truth = None
+        if self.data.truth is not None:
+            truth = np.array([self.data.truth.get(c, -1) for c in self.pool.clip_ids])
+        summary = {"step": step, "tau": tau, "tau_session": tau_session,
+                   **pseudo.summarise(keep, pred, truth, len(self.data.classes))}
+        self.state.pseudo_ids = [c for c, k in zip(self.pool.clip_ids, keep) if k]
+        self.state.pseudo_labels = [int(c) for c, k in zip(pred, keep) if k]
+        self.state.pseudo_steps.append(summary)
+
+    # ------------------------------------------------------------------ loops
+    def _train_epoch(self, epoch: int) -> dict:
+        t = self.cfg.train
+        seed = epoch_seed(self.cfg.seed, epoch)
+        reseed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        arrays, labels, weights = self._training_arrays()
+        order = torch.randperm(len(labels), generator=generator).numpy()
+        n_batches = max(1, math.ceil(len(order) / t.batch_size))
+        k = len(self.data.classes)
+        self.model.train()
+        loss_sum, seen, data_time = 0.0, 0, 0.0
+        for b in range(n_batches):
+            idx = order[b * t.batch_size:(b + 1) * t.batch_size]
+            if len(idx) == 0:
+                continue
+            self.scheduler.set_progress(epoch + b / n_batches)
+            start = time.perf_counter()
+            x, ctx = self._batch(arrays, idx)
+            y = F.one_hot(torch.from_numpy(labels[idx]), k).float()
+            w = torch.from_numpy(weights[idx])
+            if t.label_smoothing > 0:
+                y = y * (1 - t.label_smoothing) + t.label_smoothing / k
+            if t.time_masks or t.freq_masks:
+                x = spec_mask(x, t.time_masks, t.time_mask_frac, t.freq_masks, t.freq_mask_bins, generator)
+            if t.mixup_alpha > 0 and len(idx) > 1 and torch.rand(1, generator=generator).item() < t.mixup_prob:
+                perm, lam = mixup_pairs(len(idx), t.mixup_alpha, generator)
+                lam_x = lam.view(-1, 1, 1, 1).to(x.device)
+                x = lam_x * x + (1 - lam_x) * x[perm.to(x.device)]
+                y = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
+                w = lam * w + (1 - lam) * w[perm]
+            y, w = y.to(self.device), w.to(self.device)
+            data_time += time.perf_counter() - start
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = self.model(x, ctx)
+            loss_per_clip = torch.sum(-y * F.log_softmax(logits.float(), dim=-1), dim=-1)
+            loss = (loss_per_clip * w).sum() / w.sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+            self.optimizer.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        self.scheduler.set_progress(epoch + 1)
+        return {"train/loss": loss_sum / max(1, seen), "train/clips": seen, "time/data_s": data_time}
+
+    @torch.no_grad()
+    def predict_proba(self, arrays: ClipArrays) -> np.ndarray:
+        self.model.eval()
+        out = []
+        bs = self.cfg.train.eval_batch_size
+        for start in range(0, len(arrays), bs):
+            idx = np.arange(start, min(start + bs, len(arrays)))
+            x, ctx = self._batch(arrays, idx)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = self.model(x, ctx)
+            out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.data.classes)), dtype=np.float32)
+
+    def evaluate(self, arrays: ClipArrays) -> dict:
+        probs = self.predict_proba(arrays)
+        seen = set(self.data.vocabulary.to_list())
+        return classification_report(probs, arrays.labels, self.data.classes, arrays.locations, seen)
+
+    def epochs(self) -> Iterator[dict]:
+        """Train the remaining epochs, yielding the metrics of each as soon as it is done."""
+        total = self.cfg.train.epochs
+        while self.state.epoch < total:
+            epoch = self.state.epoch
+            stage = self.stage_of(epoch)
+            if epoch > 0 and epoch in self.boundaries[:-1]:
+                self._label_pool(step=stage)
+            start = time.perf_counter()
+            metrics = self._train_epoch(epoch)
+            report = self.evaluate(self.val_set)
+            self.last_val_report = report
+            self.state.epoch = epoch + 1
+            if report["macro_acc"] > self.state.best_macro_acc:
+                self.state.best_macro_acc = report["macro_acc"]
+                self.state.best_epoch = self.state.epoch
+                self.best_model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            metrics.update({
+                "epoch": self.state.epoch,
+                "stage": stage,
+                "val/macro_acc": report["macro_acc"],
+                "val/acc": report["acc"],
+                "val/log_loss": report["log_loss"],
+                "val/best_macro_acc": self.state.best_macro_acc,
+                "pseudo/kept": len(self.state.pseudo_ids),
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "time/epoch_s": time.perf_counter() - start,
+            })
+            for key in ("seen_macro_acc", "unseen_macro_acc"):
+                if key in report:
+                    metrics[f"val/{key}"] = report[key]
+            if self.state.pseudo_steps and "accuracy_kept" in self.state.pseudo_steps[-1]:
+                metrics["pseudo/accuracy"] = self.state.pseudo_steps[-1]["accuracy_kept"]
+            self.state.history.append(metrics)
+            yield metrics
+
+    # ------------------------------------------------------------------ checkpoints
+    def inference_bundle(self, model_state: dict | None = None) -> dict:
+        """What `ascbench predict` needs: weights, how to rebuild the model, classes, cities, features."""
+        return {
+            "version": CHECKPOINT_VERSION,
+            "model_name": self.cfg.model.name,
+            "model_kwargs": self.model_kwargs,
+            "model_state": model_state if model_state is not None else self.model.state_dict(),
+            "classes": list(self.data.classes),
+            "cities": self.data.vocabulary.to_list(),
+            "front_end": self.data.front_end.to_dict(),
+            "seconds": float(self.data.seconds),
+            "norm_mean": self.mean,
+            "norm_std": self.std,
+            "config": to_dict(self.cfg),
+            "params": count_params(self.model),
+        }
+
+    def state_dict(self) -> dict:
+        s = self.state
+        return {
+            **self.inference_bundle(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": s.epoch,
+            "stage": self.stage_of(max(0, s.epoch - 1)),
+            "best_macro_acc": s.best_macro_acc,
+            "best_epoch": s.best_epoch,
+            "best_model_state": self.best_model_state,
+            "history": s.history,
+            "pseudo_ids": list(s.pseudo_ids),
+            "pseudo_labels": torch.tensor(s.pseudo_labels, dtype=torch.long),
+            "pseudo_steps": s.pseudo_steps,
+            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                    "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64))},
+            "split": self.data.split.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("config") != to_dict(self.cfg):
+            raise ValueError("checkpoint was written by a run with a different config; refusing to resume")
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.state = TrialState(
+            epoch=int(state["epoch"]),
+            best_macro_acc=float(state["best_macro_acc"]),
+            best_epoch=int(state["best_epoch"]),
+            history=list(state["history"]),
+            pseudo_ids=list(state["pseudo_ids"]),
+            pseudo_labels=state["pseudo_labels"].tolist(),
+            pseudo_steps=list(state["pseudo_steps"]),
+        )
+        self.best_model_state = state["best_model_state"]
+        torch.set_rng_state(state["rng"]["torch"])
+
+    def final_report(self) -> dict:
+        """Final metrics: best epoch's validation report (per class, per city, confusion) and pseudo-label steps."""
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.best_model_state is not None:
+            self.model.load_state_dict(self.best_model_state)
+        best = self.evaluate(self.val_set)
+        self.model.load_state_dict(current)
+        return {
+            "best_epoch": self.state.best_epoch,
+            "epochs": self.state.epoch,
+            "val": best,
+            "last": self.state.history[-1] if self.state.history else {},
+            "pseudo_steps": self.state.pseudo_steps,
+            "data": self.data.describe(),
+            "params": count_params(self.model),
+            "seed": self.cfg.seed,
+        }
