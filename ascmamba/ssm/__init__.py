@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .reference import compute_dtype, selective_scan_reference
+from .reference import selective_scan_reference
 
 BACKENDS: tuple[str, ...] = ("reference", "chunked", "cuda")
 """Concrete backends; `backend="auto"` picks the CUDA kernel when usable, else "chunked"."""
@@ -57,6 +57,8 @@ def _check_shapes(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> 
     if u.dim() != 3 or delta.shape != u.shape:
         raise ValueError(f"u and delta must both be (batch, d_inner, L); got {tuple(u.shape)} and {tuple(delta.shape)}")
     batch, d_inner, L = u.shape
+    if L < 1:
+        raise ValueError("the sequence length L must be at least 1")
     if A.shape[0] != d_inner or A.dim() != 2:
         raise ValueError(f"A must be (d_inner={d_inner}, d_state); got {tuple(A.shape)}")
     for name, X in (("B", B), ("C", C)):

@@ -13,7 +13,14 @@ def _scan(quick: bool) -> tuple[dict, str]:
     return result, format_scan_table(result)
 
 
-BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan}
+def _data(quick: bool) -> tuple[dict, str]:
+    from .data import format_data_table, run_data_benchmark
+
+    result = run_data_benchmark(quick=quick)
+    return result, format_data_table(result)
+
+
+BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan, "data": _data}
 
 
 def run_benchmark(name: str, quick: bool = False, out: str | None = None) -> int:
