@@ -1,0 +1,83 @@
+"""`ascbench bench data`: one epoch's data time from the feature cache vs. log-mels on the fly.
+
+Both read the same clips in the same shuffled batches of the tiny synthetic corpus;
+the training step of the tiny ASCMamba on those batches is timed too, to show what
+share of a step the data path costs.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..data.audio import load_clip
+from ..data.features import LogMel
+from ..train.config import compose_config
+from ..train.trial import Trial
+
+
+def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps: int = 3) -> dict:
+    torch.set_num_threads(2)
+    cfg = compose_config([f"model={model}", "pseudo=none"])
+    trial = Trial(cfg, progress=True)
+    arrays = trial.train_set
+    batch = cfg.train.batch_size
+    order = np.random.default_rng(0).permutation(len(arrays))
+    if quick:
+        order = order[: 4 * batch]
+    batches = [order[i:i + batch] for i in range(0, len(order), batch)]
+    fe, seconds = trial.data.front_end, trial.data.seconds
+    paths = trial.data.corpus.clips.set_index("clip_id").loc[list(arrays.clip_ids), "path"].to_numpy()
+    logmel = LogMel(fe)
+
+    start = time.perf_counter()
+    for idx in batches:
+        trial._batch(arrays, idx)
+    cached = time.perf_counter() - start
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        for idx in batches:
+            waves = torch.from_numpy(np.stack([load_clip(p, fe.sample_rate, seconds) for p in paths[idx]]))
+            x = logmel(waves)
+            ((x - trial.mean) / trial.std).unsqueeze(1)
+    on_the_fly = time.perf_counter() - start
+
+    x, ctx = trial._batch(arrays, batches[0])
+    y = torch.from_numpy(arrays.labels[batches[0]])
+    trial.model.train()
+    step_times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(trial.model(x, ctx), y)
+        trial.optimizer.zero_grad()
+        loss.backward()
+        trial.optimizer.step()
+        step_times.append(time.perf_counter() - t0)
+    step = float(np.median(step_times[1:]))
+    per_batch_cached = cached / len(batches)
+    return {
+        "clips": int(len(order)),
+        "batches": len(batches),
+        "batch_size": batch,
+        "front_end": fe.to_dict(),
+        "epoch_data_s_cache": cached,
+        "epoch_data_s_on_the_fly": on_the_fly,
+        "speedup_cache_vs_on_the_fly": on_the_fly / cached,
+        "train_step_s": step,
+        "model": model,
+        "cache_share_of_step": per_batch_cached / (per_batch_cached + step),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def format_data_table(r: dict) -> str:
+    return "\n".join([
+        f"data path, one epoch of {r['clips']} clips in {r['batches']} batches of {r['batch_size']}:",
+        f"  from the feature cache (memory map): {r['epoch_data_s_cache'] * 1000:9.1f} ms",
+        f"  log-mels on the fly (wav + mel):     {r['epoch_data_s_on_the_fly'] * 1000:9.1f} ms",
+        f"  cache speed-up: {r['speedup_cache_vs_on_the_fly']:.1f}x (goal >= 10x)",
+        f"  {r['model']} training step (batch {r['batch_size']}): {r['train_step_s'] * 1000:.1f} ms;"
+        f" cached data is {100 * r['cache_share_of_step']:.2f}% of a step (goal < 5%)",
+    ])
