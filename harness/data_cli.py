@@ -50,7 +50,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     s = dsub.add_parser("synth", help="Write the synthetic corpus in the official APSIPA format.",
                         description="Write the synthetic corpus (wavs + official-format CSVs + truth.csv).")
     s.add_argument("--out", required=True, help="output folder")
-    s.add_argument("--preset", default="tiny", choices=["tiny", "small", "cas"], help="corpus size (default tiny)")
+    s.add_argument("--preset", default="tiny", choices=["micro", "tiny", "small", "cas"], help="corpus size (default tiny)")
     s.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
@@ -58,7 +58,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("prepare", help="Load a dataset strictly, split it by session, build its feature cache.",
                         description="Load a dataset strictly, split it by session and build its log-mel cache; prints a summary.")
     add_data_arguments(q)
-    q.add_argument("--preset", default="tiny", choices=["tiny", "small", "cas"], help="synthetic corpus size")
+    q.add_argument("--preset", default="tiny", choices=["micro", "tiny", "small", "cas"], help="synthetic corpus size")
     q.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     q.add_argument("--val-fraction", type=float, default=0.2)
     q.add_argument("--holdout-city", action="append", help="leave this city out of training (repeatable)")

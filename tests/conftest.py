@@ -15,3 +15,25 @@ REPO = Path(__file__).resolve().parents[1]
 def apsipa_metadata_dir() -> Path:
     """The official APSIPA 2025 metadata CSVs shipped inside the package."""
     return REPO / "harness" / "data" / "apsipa2025"
+
+
+@pytest.fixture(scope="session")
+def ray_runtime():
+    """One real local Ray runtime for the whole test session (started on first use)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def micro_data_config(tmp_path_factory):
+    """A DataConfig of the `micro` synthetic preset in a per-session cache (seconds to build)."""
+    from harness.data.prepare import DataConfig, prepare_data
+
+    cache = tmp_path_factory.mktemp("ascbench-cache")
+    cfg = DataConfig(preset="micro", cache_dir=str(cache))
+    prepare_data(cfg, seed=0, progress=False)
+    return cfg

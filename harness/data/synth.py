@@ -119,6 +119,9 @@ class SynthPreset:
 
 
 PRESETS: dict[str, SynthPreset] = {
+    # for tests and smoke runs of the harness itself: seconds to write, too small to rank models
+    "micro": SynthPreset("micro", 1.5, n_labelled=100, n_unlabelled=60, n_eval=30, dev_cities=3, unseen_cities=1,
+                         session_clips=(1, 3), labelled_per_session=1.5),
     "tiny": SynthPreset("tiny", 4.0, n_labelled=300, n_unlabelled=600, n_eval=200, dev_cities=4, unseen_cities=2),
     "small": SynthPreset("small", 10.0, n_labelled=1200, n_unlabelled=2400, n_eval=800, dev_cities=6, unseen_cities=3,
                          session_clips=(1, 10), labelled_per_session=3.0),

@@ -359,7 +359,9 @@ class Trial:
         current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if self.best_model_state is not None:
             self.model.load_state_dict(self.best_model_state)
-        best = self.evaluate(self.val_set)
+        probs = self.predict_proba(self.val_set)
+        best = classification_report(probs, self.val_set.labels, self.data.classes, self.val_set.locations,
+                                     set(self.data.vocabulary.to_list()))
         self.model.load_state_dict(current)
         return {
             "best_epoch": self.state.best_epoch,
@@ -370,4 +372,10 @@ class Trial:
             "data": self.data.describe(),
             "params": count_params(self.model),
             "seed": self.cfg.seed,
+            # clip-level predictions of the best model, for paired tests (McNemar) across runs
+            "val_predictions": {
+                "clip_id": list(self.val_set.clip_ids),
+                "true": self.val_set.labels.tolist(),
+                "pred": probs.argmax(axis=1).tolist(),
+            },
         }

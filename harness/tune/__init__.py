@@ -1,0 +1,1 @@
+"""Tuning on Ray Tune: search spaces, the trial trainable, ASHA + Optuna TPE, results and resume."""

@@ -1,0 +1,63 @@
+"""The Ray Tune trainable shared by `ascbench tune` and `ascbench ablate`: one `Trial` per Ray trial.
+
+It reports every epoch through `ray.tune.report` with a checkpoint holding the whole
+trial state, and resumes from `ray.tune.get_checkpoint()` after a crash or a node
+loss, so an interrupted trial continues where it stopped and replays identically.
+The feature cache is shared by path: each worker memory-maps it, nothing large goes
+through Ray's object store.
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..io import write_json_atomic
+from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.config import from_dict
+from ..train.trial import Trial
+
+STATE_FILE = "state.pt"
+FINAL_FILE = "final.json"
+
+
+def merge_params(base: dict, params: dict[str, Any]) -> dict:
+    """`base` run-config dict with dotted `params` (e.g. {"model.fusion": "film"}) set on a copy."""
+    merged = copy.deepcopy(base)
+    for dotted, value in params.items():
+        node = merged
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise KeyError(f"{dotted}: {key!r} is not a config group")
+            node = node[key]
+        if leaf not in node:
+            raise KeyError(f"{dotted}: no such config key")
+        node[leaf] = value
+    return merged
+
+
+def _scalar_metrics(metrics: dict) -> dict:
+    """Ray wants plain numbers; None (e.g. no pseudo-labels yet) becomes NaN."""
+    return {k: (float("nan") if v is None else v) for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
+
+
+def trial_trainable(params: dict[str, Any], base: dict) -> None:
+    """Ray Tune function trainable: `params` are the searched keys, `base` the fixed run config."""
+    from ray import tune
+
+    cfg = from_dict(merge_params(base, {k: v for k, v in params.items() if not k.startswith("_")}))
+    trial = Trial(cfg, progress=False)
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE))
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    for metrics in trial.epochs():
+        done = trial.state.epoch >= cfg.train.epochs
+        if done:
+            write_json_atomic(trial_dir / FINAL_FILE, trial.final_report())
+        with tempfile.TemporaryDirectory() as d:
+            save_checkpoint(Path(d) / STATE_FILE, trial.state_dict())
+            tune.report(_scalar_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(d))
