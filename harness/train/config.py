@@ -99,11 +99,11 @@ def stage_epochs(cfg: RunConfig) -> list[int]:
     n_stages = 3 if p.mode == "two_step" else 2
     if total < n_stages:
         raise ValueError(f"pseudo.mode={p.mode} needs train.epochs >= {n_stages}, got {total}")
-    s0 = p.stage0_epochs if p.stage0_epochs is not None else max(1, round(total / 2))
+    s0 = p.stage0_epochs if p.stage0_epochs is not None else max(1, total // 2)
     if n_stages == 2:
         stages = [s0, total - s0]
     else:
-        s1 = p.step1_epochs if p.step1_epochs is not None else max(1, round(total / 4))
+        s1 = p.step1_epochs if p.step1_epochs is not None else max(1, total // 4)
         stages = [s0, s1, total - s0 - s1]
     if min(stages) < 1:
         raise ValueError(

@@ -1,0 +1,141 @@
+"""One trial: reproducible, resumable to the same result, honest pseudo-labels and metrics."""
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from harness.cli import main
+from harness.train import pseudo
+from harness.train.checkpoint import load_checkpoint, save_checkpoint
+from harness.train.config import compose_config, load_config, stage_epochs
+from harness.train.metrics import classification_report, macro_accuracy
+from harness.train.run import run_training
+from harness.train.trial import Trial
+
+
+def _cfg(micro_data_config, *extra):
+    return compose_config([
+        "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}", "train.batch_size=16", *extra,
+    ])
+
+
+def test_same_seed_same_metrics(micro_data_config):
+    cfg = _cfg(micro_data_config, "model=ascmamba_tiny", "train.epochs=3", "pseudo.tau1=0.1", "pseudo.tau2=0.1")
+    runs = [list(Trial(cfg).epochs()) for _ in range(2)]
+    strip = lambda hist: [{k: v for k, v in m.items() if not k.startswith("time/")} for m in hist]
+    assert strip(runs[0]) == strip(runs[1])
+    other = list(Trial(_cfg(micro_data_config, "model=ascmamba_tiny", "train.epochs=3", "seed=1")).epochs())
+    assert strip(other) != strip(runs[0])
+
+
+def test_resume_matches_uninterrupted(micro_data_config, tmp_path):
+    # stages [2, 1, 1]: the kill falls on a stage boundary, so pseudo-labelling runs after the resume
+    cfg = _cfg(micro_data_config, "model=cpmobile", "train.epochs=4", "pseudo.tau1=0", "pseudo.tau2=0.1")
+    full = run_training(cfg, tmp_path / "full", progress=False)
+    assert run_training(cfg, tmp_path / "cut", progress=False, stop_after=2) == {"stopped_at": 2}
+    assert not (tmp_path / "cut" / "final.json").exists()
+    resumed = run_training(cfg, tmp_path / "cut", progress=False)
+    a, b = (pd.read_csv(tmp_path / d / "metrics.csv") for d in ("full", "cut"))
+    a, b = (df[[c for c in df.columns if not c.startswith("time/")]] for df in (a, b))
+    pd.testing.assert_frame_equal(a, b)
+    assert full["val"] == resumed["val"] and full["pseudo_steps"] == resumed["pseudo_steps"]
+    assert full["pseudo_steps"][0]["kept"] > 0
+    state = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert {"model_state", "optimizer", "scheduler", "epoch", "stage", "pseudo_ids", "rng"} <= set(state)
+
+
+def test_pseudo_labels_never_from_validation(micro_data_config):
+    cfg = _cfg(micro_data_config, "model=cpmobile", "train.epochs=3", "pseudo.tau1=0", "pseudo.tau2=0")
+    trial = Trial(cfg)
+    list(trial.epochs())
+    split = trial.data.split
+    assert trial.state.pseudo_ids and set(trial.state.pseudo_ids) <= set(split.unlabelled)
+    clips = trial.data.corpus.clips.set_index("clip_id")
+    val_sessions = set(clips.loc[list(split.val), "session"])
+    assert not set(clips.loc[trial.state.pseudo_ids, "session"]) & val_sessions
+    assert not set(trial.state.pseudo_ids) & set(split.val)
+    assert all(s["kept"] == len(split.unlabelled) for s in trial.state.pseudo_steps)  # tau=0 keeps all
+    assert trial.state.pseudo_steps[0]["accuracy_kept"] is not None  # truth known on the synthetic corpus
+
+
+def test_session_agreement_filter():
+    probs = np.array([[0.95, 0.05], [0.92, 0.08], [0.05, 0.95], [0.97, 0.03], [0.6, 0.4]])
+    sessions = np.array(["a", "a", "a", "b", "b"])
+    keep, pred = pseudo.select(probs, sessions, tau=0.9)
+    assert keep.tolist() == [True, True, True, True, False]
+    keep, _ = pseudo.select(probs, sessions, tau=0.9, tau_session=0.6)
+    assert keep.tolist() == [True, True, False, True, False]  # the lone dissenter of session a goes
+    keep, _ = pseudo.select(probs, sessions, tau=0.0)
+    assert keep.all()
+
+
+def test_stage_epochs_and_modes():
+    assert stage_epochs(compose_config(["train.epochs=12"])) == [6, 3, 3]
+    assert stage_epochs(compose_config(["train.epochs=5", "pseudo=one_step"])) == [2, 3]
+    assert stage_epochs(compose_config(["train.epochs=5", "pseudo=none"])) == [5]
+    with pytest.raises(ValueError, match="pseudo stages"):
+        compose_config(["train.epochs=4", "pseudo.stage0_epochs=3", "pseudo.step1_epochs=1"])
+
+
+def test_metrics_known_values():
+    y = np.array([0, 0, 0, 1, 2, 2])
+    p = np.array([0, 0, 1, 1, 2, 0])
+    assert macro_accuracy(y, p, 4) == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)  # class 3 absent: not counted
+    probs = np.eye(4)[p] * 0.7 + 0.075
+    rep = classification_report(probs, y, ("a", "b", "c", "d"), np.array(["x", "x", "y", "y", "z", "z"]), {"x", "y"})
+    assert rep["acc"] == pytest.approx(4 / 6)
+    assert rep["per_class_acc"]["d"] is None
+    assert rep["per_city"]["z"]["seen"] is False and rep["unseen_n"] == 2
+    assert np.array(rep["confusion"]).sum() == 6
+
+
+def test_checkpoint_refuses_arbitrary_pickles(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    bad = tmp_path / "bad.pt"
+    with open(bad, "wb") as fh:
+        pickle.dump({"model_state": Evil()}, fh)
+    with pytest.raises(ValueError, match="refused: not a checkpoint that loads with weights_only=True"):
+        load_checkpoint(bad)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"w": torch.ones(2), "epoch": 3})
+    assert load_checkpoint(good)["epoch"] == 3
+
+
+def test_train_cli_then_predict_submission(micro_data_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--model", "cpmobile", "--epochs", "3", "--out", str(out), "--quiet",
+            "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"]
+    assert main(args) == 0
+    final = json.loads((out / "final.json").read_text())
+    assert {"per_class_acc", "per_city", "confusion"} <= set(final["val"])
+    saved = load_config(str(out / "config.yaml"))
+    assert saved.model.name == "cpmobile" and saved.train.epochs == 3
+
+    root = Path(micro_data_config.cache_dir) / "synthetic" / "micro-seed0"
+    eval_csv, audio = root / "eval_metadata.csv", root / "audio"
+    sub = tmp_path / "submission.csv"
+    assert main(["predict", "--checkpoint", str(out / "best.pt"), "--metadata", str(eval_csv),
+                 "--audio-dir", str(audio), "--out", str(sub), "--quiet"]) == 0
+    raw_in, raw_out = eval_csv.read_bytes(), sub.read_bytes()
+    assert raw_out.startswith(b"\xef\xbb\xbf") and raw_in.splitlines()[0] == raw_out.splitlines()[0]
+    src = pd.read_csv(eval_csv, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    got = pd.read_csv(sub, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(src.drop(columns="scene_label"), got.drop(columns="scene_label"))
+    assert got["scene_label"].isin(final["data"]["classes"]).all()
+    assert "unseen" in capsys.readouterr().out
+
+
+def test_train_cli_bad_override_is_one_line_error(capsys, micro_data_config, tmp_path):
+    assert main(["train", "--out", str(tmp_path / "x"), "train.epochz=3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "train.epochz" in err
+    assert not (tmp_path / "x").exists()
