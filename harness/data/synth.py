@@ -629,6 +629,10 @@ def _existing_corpus(out: Path, preset: SynthPreset, seed: int) -> dict | None:
         raise ValueError(f"{out} holds another synthetic corpus (preset {found[0]!r}, seed {found[1]!r}, "
                          f"format {found[2]!r}), not preset {preset.name!r} with seed {seed}; "
                          "choose another --out or remove it")
+    missing = [k for k in (*SPLITS, "sessions") if k not in info.get("counts", {})]
+    if missing:
+        raise ValueError(f"{out} holds a corpus written by another version of the generator (no counts "
+                         f"{', '.join(missing)}); remove it and run again")
     expected = sum(info["counts"][s] for s in SPLITS)
     files = [out / n for n in ("dev_metadata.csv", "eval_metadata.csv", "truth.csv")]
     n_wavs = sum(1 for _ in (out / "audio").glob("*.wav")) if (out / "audio").is_dir() else 0
