@@ -20,7 +20,14 @@ def _data(quick: bool) -> tuple[dict, str]:
     return result, format_data_table(result)
 
 
-BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan, "data": _data}
+def _train(quick: bool) -> tuple[dict, str]:
+    from .train import format_train_table, run_train_benchmark
+
+    result = run_train_benchmark(quick=quick)
+    return result, format_train_table(result)
+
+
+BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan, "data": _data, "train": _train}
 
 
 def run_benchmark(name: str, quick: bool = False, out: str | None = None) -> int:
