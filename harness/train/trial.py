@@ -332,7 +332,8 @@ class Trial:
             "pseudo_labels": torch.tensor(s.pseudo_labels, dtype=torch.long),
             "pseudo_steps": s.pseudo_steps,
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-                    "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64))},
+                    "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+                    "numpy_pos": int(np.random.get_state()[2])},
             "split": self.data.split.to_dict(),
         }
 
@@ -352,7 +353,10 @@ class Trial:
             pseudo_steps=list(state["pseudo_steps"]),
         )
         self.best_model_state = state["best_model_state"]
-        torch.set_rng_state(state["rng"]["torch"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate((3, tuple(rng["python"]), None))
+        np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), int(rng["numpy_pos"]), 0, 0.0))
 
     def final_report(self) -> dict:
         """Final metrics: best epoch's validation report (per class, per city, confusion) and pseudo-label steps."""

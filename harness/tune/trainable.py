@@ -38,7 +38,7 @@ def merge_params(base: dict, params: dict[str, Any]) -> dict:
     return merged
 
 
-def _scalar_metrics(metrics: dict) -> dict:
+def scalar_metrics(metrics: dict) -> dict:
     """Ray wants plain numbers; None (e.g. no pseudo-labels yet) becomes NaN."""
     return {k: (float("nan") if v is None else v) for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
 
@@ -54,10 +54,16 @@ def trial_trainable(params: dict[str, Any], base: dict) -> None:
         with checkpoint.as_directory() as d:
             trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE))
     trial_dir = Path(tune.get_context().get_trial_dir())
+    if trial.state.epoch >= cfg.train.epochs and trial.state.history:
+        # restored from its final checkpoint (it finished after the last experiment snapshot
+        # before the driver died): report the last epoch again instead of training
+        write_json_atomic(trial_dir / FINAL_FILE, trial.final_report())
+        tune.report(scalar_metrics(trial.state.history[-1]))
+        return
     for metrics in trial.epochs():
         done = trial.state.epoch >= cfg.train.epochs
         if done:
             write_json_atomic(trial_dir / FINAL_FILE, trial.final_report())
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(Path(d) / STATE_FILE, trial.state_dict())
-            tune.report(_scalar_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(d))
+            tune.report(scalar_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(d))

@@ -1,0 +1,119 @@
+"""The results table (one row per trial) and the best config, kept current as trials end.
+
+Rows come from Ray's own trial records (config, status, last result, per-metric
+min/max), so a resumed experiment lists each trial once however often its epochs were
+replayed. Written as parquet and CSV in the experiment directory after every trial
+completes or errors, and once more at the end.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import yaml
+from ray.tune import Callback
+
+from ..train.config import from_dict, to_dict
+from .space import Space
+from .storage import ExperimentDir
+from .trainable import merge_params
+
+RESULTS = "results"          # results.parquet + results.csv
+BEST_CONFIG = "best_config.yaml"
+BEST_INFO = "best.yaml"
+
+FINISHED, STOPPED, ERROR = "finished", "stopped (ASHA)", "error"
+
+
+def trial_status(trial: Any, max_epochs: int) -> str:
+    status = str(trial.status)
+    if status == "ERROR":
+        return ERROR
+    if status == "TERMINATED":
+        return FINISHED if int(trial.last_result.get("epoch") or 0) >= max_epochs else STOPPED
+    return status.lower()   # pending / running / paused: the experiment is not over
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+def trial_row(trial: Any, space: Space) -> dict:
+    last = trial.last_result or {}
+    analysis = trial.metric_analysis.get(space.metric, {}) if trial.last_result else {}
+    status = trial_status(trial, space.budget["max_epochs"])
+    epochs = int(last.get("epoch") or 0)
+    row: dict[str, Any] = {"trial_id": trial.trial_id, "status": status, "epochs": epochs}
+    for d in space.search:
+        row[f"config/{d.key}"] = trial.config.get(d.key)
+    row[f"best/{space.metric}"] = _num(analysis.get(space.mode))
+    row[f"last/{space.metric}"] = _num(last.get(space.metric))
+    for key in ("val/macro_acc", "val/acc", "val/log_loss", "train/loss"):
+        if key != space.metric:
+            row[f"last/{key}"] = _num(last.get(key))
+    row["wall_s"] = _num(last.get("time_total_s"))
+    row["stopped_at_epoch"] = epochs if status in (STOPPED, ERROR) else None
+    row["error"] = (str(trial.error_file) if trial.error_file else "") if status == ERROR else ""
+    row["path"] = trial.path
+    return row
+
+
+def results_frame(trials: list[Any], space: Space) -> pd.DataFrame:
+    rows = {t.trial_id: trial_row(t, space) for t in trials}   # keyed: a trial appears once
+    return pd.DataFrame(list(rows.values()))
+
+
+def best_row(df: pd.DataFrame, space: Space) -> pd.Series | None:
+    col = f"best/{space.metric}"
+    ok = df[df[col].notna()] if len(df) else df
+    if not len(ok):
+        return None
+    return ok.loc[ok[col].idxmax() if space.mode == "max" else ok[col].idxmin()]
+
+
+def best_params(row: pd.Series, space: Space) -> dict[str, Any]:
+    params = {}
+    for d in space.search:
+        value = row.get(f"config/{d.key}")
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            params[d.key] = value.item() if hasattr(value, "item") else value
+    return params
+
+
+def write_results(exp: ExperimentDir, trials: list[Any], space: Space) -> pd.DataFrame:
+    df = results_frame(trials, space)
+    exp.write(f"{RESULTS}.parquet", lambda p: df.to_parquet(p, index=False))
+    exp.write(f"{RESULTS}.csv", lambda p: df.to_csv(p, index=False))
+    best = best_row(df, space)
+    if best is not None:
+        params = best_params(best, space)
+        config = to_dict(from_dict(merge_params(space.base, params)))
+        exp.write_text(BEST_CONFIG, yaml.safe_dump(config, sort_keys=False))
+        info = {"trial_id": best["trial_id"], "status": best["status"], "params": params,
+                "metric": space.metric, "mode": space.mode, "value": float(best[f"best/{space.metric}"])}
+        exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
+    return df
+
+
+class ResultsCallback(Callback):
+    """Rewrites the table whenever a trial ends, so a crash at any moment leaves a current one."""
+
+    def __init__(self, exp: ExperimentDir, space: Space):
+        self.exp, self.space = exp, space
+        self.trials: list[Any] = []
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        self.trials = trials
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.trials = trials
+        write_results(self.exp, trials, self.space)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.trials = trials
+        write_results(self.exp, trials, self.space)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.trials = trials
+        write_results(self.exp, trials, self.space)

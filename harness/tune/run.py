@@ -1,0 +1,206 @@
+"""The `ascbench tune` driver: validate the space, prepare data once, run or resume the Tuner.
+
+Order matters for cost: the space is validated and the feature cache built before Ray
+starts, so mistakes fail in a second and trials only open the cache by path.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .space import Dist, Space, diff_canonical, load_space
+from .storage import ExperimentDir, storage_root
+
+SPACE_FILE = "space.json"
+QUIET_ENV = {
+    "RAY_AIR_NEW_OUTPUT": "0",          # the old output engine honours verbose=0
+    "RAY_DEDUP_LOGS": "0",
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",    # snapshot often: SIGKILL then redoes at most ~1 s of bookkeeping
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "RAY_TRAIN_V2_ENABLED": "0",
+}
+
+
+@dataclass
+class TuneOptions:
+    space: str | None
+    name: str | None = None
+    storage: str | None = None
+    samples: int | None = None
+    address: str | None = None
+    resume: bool = False
+    overrides: dict[str, Any] | None = None
+    verbose: bool = False
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial folder names (Ray's default embeds every param and overflows paths)."""
+    return trial.trial_id
+
+
+def space_from_canonical(doc: dict, source: str) -> Space:
+    dists = []
+    for key, d in doc["search"].items():
+        dists.append(Dist(key=key, kind=d["kind"], values=tuple(d.get("values", ())), low=d.get("low"),
+                          high=d.get("high"), step=d.get("step"),
+                          when={k: tuple(v) for k, v in d.get("when", {}).items()}))
+    return Space(source=source, metric=doc["metric"], mode=doc["mode"], seed=doc["seed"], budget=doc["budget"],
+                 resources=doc["resources"], base=doc["base"], search=tuple(dists))
+
+
+def data_overrides(metadata: str | None, audio_dir: str | None, source: str | None) -> dict[str, Any]:
+    if not (metadata or audio_dir or source):
+        return {}
+    if bool(metadata) != bool(audio_dir):
+        raise ValueError("--metadata and --audio-dir go together")
+    source = source or "apsipa"
+    out: dict[str, Any] = {"data.source": source, "data.metadata": metadata, "data.audio_dir": audio_dir}
+    if source == "apsipa":
+        out.update({"data.front_end": "apsipa", "data.seconds": 10.0})
+    return out
+
+
+def _quiet(verbose: bool) -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    level = logging.INFO if verbose else logging.ERROR
+    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
+        logging.getLogger(name).setLevel(level)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+
+
+def _start_ray(address: str | None, cpus: float, verbose: bool) -> bool:
+    """Join `address`, or start a local runtime sized to this machine. True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    common = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.ERROR,
+                  include_dashboard=False)
+    if address:
+        ray.init(address=address, **common)
+    else:
+        ray.init(num_cpus=max(int(cpus), os.cpu_count() or 1), **common)
+    return True
+
+
+def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
+    """The experiment dir and its space; refuses a fresh run over an existing dir and a resume
+    with a space that differs from the stored one."""
+    root = storage_root(opts.storage)
+    if opts.resume:
+        if not opts.name:
+            raise ValueError("--resume needs --name NAME (the experiment to continue)")
+        exp = ExperimentDir(root, opts.name)
+        if not exp.exists(SPACE_FILE):
+            raise ValueError(f"{exp.uri}: no experiment to resume (no {SPACE_FILE})")
+        stored = json.loads(exp.read_text(SPACE_FILE))
+        if opts.space is None and (opts.overrides or opts.samples is not None):
+            raise ValueError("to change overrides or --samples on resume, pass --space as well (changes are refused)")
+        if opts.space is not None:
+            space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
+            changed = diff_canonical(stored["canonical"], space.canonical())
+            if changed:
+                raise ValueError(f"{opts.space}: differs from the space {opts.name} was started with "
+                                 f"({stored['source']}), refusing to resume; changed: " + "; ".join(changed))
+        return exp, space_from_canonical(stored["canonical"], stored["source"])
+    if opts.space is None:
+        raise ValueError("--space is required (a YAML file or a shipped name such as quick)")
+    space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
+    name = opts.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    exp = ExperimentDir(root, name)
+    if exp.exists():
+        raise ValueError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
+    exp.write_text(SPACE_FILE, json.dumps({"source": space.source, "canonical": space.canonical()},
+                                          indent=2, sort_keys=True) + "\n")
+    return exp, space
+
+
+def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from .progress import ProgressCallback
+    from .results import ResultsCallback
+    from .search import make_searcher
+    from .trainable import trial_trainable
+
+    trainable = tune.with_resources(
+        tune.with_parameters(trial_trainable, base=space.base),
+        {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
+    )
+    if resume:
+        from ray.tune import Tuner
+
+        if not Tuner.can_restore(exp.uri):
+            raise ValueError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
+                             "start it again under a new --name")
+        return Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
+    b = space.budget
+    scheduler = ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
+                              grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=make_searcher(space, study_name=exp.name), scheduler=scheduler,
+                                    num_samples=b["samples"], reuse_actors=True, trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=exp.name, storage_path=exp.storage, verbose=1 if verbose else 0,
+            callbacks=[ResultsCallback(exp, space), ProgressCallback(space, exp.name, stream=stream)],
+            failure_config=tune.FailureConfig(max_failures=b["max_failures"]),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        ),
+    )
+
+
+def run_tune(opts: TuneOptions, stream=None) -> int:
+    """Run (or resume) one experiment; 0 when every trial ended, 130 when interrupted."""
+    _quiet(opts.verbose)
+    exp, space = resolve_experiment(opts)
+    out = stream or sys.stdout
+    from ..data.prepare import prepare_data
+    from ..train.config import from_dict
+
+    cfg = from_dict(space.base)
+    prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose)
+    started = _start_ray(opts.address, space.resources["cpus"], opts.verbose)
+    t0 = time.monotonic()
+    try:
+        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream)
+        tuner.fit()
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    return report(exp, space, time.monotonic() - t0, out)
+
+
+def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
+    import pandas as pd
+
+    from .results import BEST_CONFIG, ERROR, FINISHED, RESULTS, STOPPED
+
+    hint = f"resume with: ascbench tune --resume --name {exp.name}" + (
+        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
+    if not exp.exists(f"{RESULTS}.parquet"):
+        print(f"interrupted before any trial ended; {hint}", file=out)
+        return 130
+    local = Path(exp.uri) / f"{RESULTS}.parquet"
+    df = pd.read_parquet(local) if local.exists() else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
+    done = df["status"].isin([FINISHED, STOPPED, ERROR])
+    if len(df) < space.budget["samples"] or not done.all():
+        print(f"interrupted: {int(done.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
+        return 130
+    counts = df["status"].value_counts().to_dict()
+    print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
+    print(f"results: {exp.uri}/{RESULTS}.parquet (+ .csv); best config: {exp.uri}/{BEST_CONFIG}", file=out)
+    print(f"reproduce: ascbench train --config {exp.uri}/{BEST_CONFIG} --out OUT", file=out)
+    return 1 if counts.get(ERROR, 0) == len(df) else 0

@@ -1,0 +1,202 @@
+"""`ascbench tune` end to end on real Ray and real Optuna: pruning reaches Optuna as PRUNED,
+the results table lists every trial once, the best config reproduces, SIGKILL + --resume finishes."""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from harness.tune.results import ERROR, FINISHED, STOPPED
+from harness.tune.search import DefineByRun, PruningOptunaSearch
+from harness.tune.space import build_space
+
+REPO = Path(__file__).resolve().parents[1]
+
+SPACE = {
+    "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
+    "budget": {"samples": 4, "max_epochs": 3, "grace_period": 1, "reduction_factor": 2,
+               "max_concurrent": 2, "max_failures": 0},
+    "resources": {"cpus": 1},
+    "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
+    "search": {
+        "train.lr": {"loguniform": [1.0e-3, 3.0e-2]},
+        "train.mixup_alpha": {"choice": [0.0, 0.3]},
+    },
+}
+
+
+def space_file(tmp_path: Path, doc: dict = SPACE) -> Path:
+    path = tmp_path / "micro.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def micro_overrides(micro_data_config) -> dict:
+    return {"data.preset": "micro", "data.cache_dir": micro_data_config.cache_dir}
+
+
+# ------------------------------------------------------------ the pruning fix, driven directly
+def test_stopped_trials_reach_optuna_as_pruned_with_intermediate_values(tmp_path):
+    space = build_space(SPACE, "inline")
+    searcher = PruningOptunaSearch(space=DefineByRun(space.search), metric=space.metric, mode="max",
+                                   sampler=optuna.samplers.TPESampler(seed=0), study_name="t", max_epochs=3)
+    for tid in ("a", "b", "c"):
+        assert set(searcher.suggest(tid)) == {"train.lr", "train.mixup_alpha"}
+    for epoch, value in ((1, 0.2), (2, 0.3), (3, 0.4)):
+        searcher.on_trial_result("a", {"epoch": epoch, "training_iteration": epoch, space.metric: value})
+    searcher.on_trial_complete("a", {"epoch": 3, space.metric: 0.4})
+    searcher.on_trial_result("b", {"epoch": 1, "training_iteration": 1, space.metric: 0.1})
+    searcher.on_trial_complete("b", {"epoch": 1, space.metric: 0.1})          # ASHA stopped it at the first rung
+    searcher.on_trial_complete("c", {"epoch": 2, space.metric: math.nan})     # NaN metric
+    restored = pickle.loads(pickle.dumps(searcher.__dict__))                  # what Ray's searcher snapshot does
+    study: optuna.Study = restored["_ot_study"]
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert trials[0].state == TrialState.COMPLETE and trials[0].value == pytest.approx(0.4)
+    assert trials[0].intermediate_values == {1: 0.2, 2: 0.3, 3: 0.4}
+    assert trials[1].state == TrialState.PRUNED   # stock OptunaSearch: COMPLETE with 0.1 as if final
+    assert trials[1].value == pytest.approx(0.1)  # Optuna records a pruned trial at its last intermediate value
+    assert trials[1].intermediate_values == {1: 0.1}
+    assert trials[2].state == TrialState.FAIL                                 # stock leaves it RUNNING
+
+
+# ------------------------------------------------------------ end to end in the session's Ray runtime
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory, ray_runtime, micro_data_config):
+    from harness.tune.run import TuneOptions, run_tune
+
+    tmp = tmp_path_factory.mktemp("tune")
+    opts = TuneOptions(space=str(space_file(tmp)), name="e2e", storage=str(tmp / "runs"),
+                       overrides=micro_overrides(micro_data_config))
+    t0 = time.monotonic()
+    rc = run_tune(opts)
+    print(f"e2e tune: {time.monotonic() - t0:.1f}s")
+    return rc, tmp / "runs" / "e2e"
+
+
+def test_results_table_lists_each_trial_once_with_statuses(experiment):
+    rc, exp = experiment
+    assert rc == 0
+    csv, parquet = pd.read_csv(exp / "results.csv"), pd.read_parquet(exp / "results.parquet")
+    assert len(parquet) == len(csv) == SPACE["budget"]["samples"]
+    assert parquet["trial_id"].is_unique
+    assert set(parquet["status"]) <= {FINISHED, STOPPED}
+    finished = parquet[parquet["status"] == FINISHED]
+    assert len(finished) >= 1 and (finished["epochs"] == 3).all() and finished["stopped_at_epoch"].isna().all()
+    stopped = parquet[parquet["status"] == STOPPED]
+    assert (stopped["epochs"] < 3).all() and (stopped["stopped_at_epoch"] == stopped["epochs"]).all()
+    assert parquet["best/val/best_macro_acc"].between(0, 1).all() and (parquet["wall_s"] > 0).all()
+    assert {"config/train.lr", "config/train.mixup_alpha"} <= set(parquet.columns)
+
+
+def test_end_to_end_study_has_pruned_not_partial_complete(experiment):
+    _, exp = experiment
+    df = pd.read_parquet(exp / "results.parquet")
+    state_file = sorted(glob.glob(str(exp / "searcher-state-*.pkl")))[-1]
+    with open(state_file, "rb") as fh:
+        state = pickle.load(fh)
+    # the ConcurrencyLimiter's snapshot holds our searcher's __dict__ (with the study)
+    study = state["searcher"]._ot_study if "searcher" in state else state["_ot_study"]
+    states = sorted(t.state.name for t in study.get_trials(deepcopy=False))
+    expected = sorted("COMPLETE" if s == FINISHED else "PRUNED" for s in df["status"])
+    assert states == expected
+    for t in study.get_trials(deepcopy=False):
+        assert t.intermediate_values, "every trial carries its per-epoch values"
+        if t.state == TrialState.COMPLETE:
+            assert max(t.intermediate_values) == 3
+
+
+def test_best_config_reproduces_with_train(experiment, tmp_path):
+    from harness.train.config import load_config
+    from harness.train.run import run_training
+
+    _, exp = experiment
+    best = yaml.safe_load((exp / "best.yaml").read_text())
+    cfg = load_config(str(exp / "best_config.yaml"))
+    assert cfg.train.lr == pytest.approx(best["params"]["train.lr"])
+    final = run_training(cfg, tmp_path / "train", progress=False)
+    history = pd.read_csv(tmp_path / "train" / "metrics.csv")
+    # ASHA may have stopped the best trial early; the first epochs of the full run are the same epochs
+    rows = pd.read_parquet(exp / "results.parquet").set_index("trial_id")
+    epochs = int(rows.loc[best["trial_id"], "epochs"])
+    assert history["val/best_macro_acc"].iloc[epochs - 1] == pytest.approx(best["value"], abs=1e-6)
+    assert final["epochs"] == 3
+
+
+def test_resume_refuses_a_changed_space(experiment, micro_data_config):
+    from harness.tune.run import TuneOptions, resolve_experiment
+
+    _, exp = experiment
+    doc = yaml.safe_load(yaml.safe_dump(SPACE))
+    doc["search"]["train.lr"] = {"loguniform": [1.0e-4, 3.0e-2]}
+    changed = space_file(exp.parent.parent, doc)
+    with pytest.raises(ValueError, match=r"refusing to resume; changed: search\.train\.lr\.low: 0\.001 -> 0\.0001"):
+        resolve_experiment(TuneOptions(space=str(changed), name="e2e", storage=str(exp.parent), resume=True,
+                                       overrides=micro_overrides(micro_data_config)))
+
+
+# ------------------------------------------------------------ SIGKILL the driver, then --resume
+def _driver(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "tune", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, **kw)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver, then whatever Ray processes it started (its own process group)."""
+    proc.kill()
+    proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_config):
+    doc = yaml.safe_load(yaml.safe_dump(SPACE))
+    doc["budget"].update(samples=3, grace_period=3, max_concurrent=1)   # no ASHA stops; one trial at a time
+    path = space_file(tmp_path, doc)
+    storage = tmp_path / "runs"
+    exp = storage / "killed"
+    common = ["--space", str(path), "--name", "killed", "--storage", str(storage),
+              *(f"{k}={v}" for k, v in micro_overrides(micro_data_config).items())]
+    proc = _driver(common)
+    deadline = time.monotonic() + 120
+    try:   # kill once at least one trial finished and another one has checkpoints: mid-run
+        while time.monotonic() < deadline:
+            if (exp / "results.csv").exists() and glob.glob(str(exp / "*" / "checkpoint_*")):
+                time.sleep(1.5)   # past one experiment snapshot (TUNE_GLOBAL_CHECKPOINT_S=1), mid-way through the rest
+                break
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        else:
+            pytest.fail("no trial finished within 120 s")
+    finally:
+        _kill_group(proc)
+    before = pd.read_csv(exp / "results.csv")
+    finished_before = before[before["status"] == FINISHED].set_index("trial_id")
+    assert 1 <= len(finished_before) < 3
+
+    resumed = _driver(["--resume", "--name", "killed", "--storage", str(storage)])
+    out, _ = resumed.communicate(timeout=180)
+    _kill_group(resumed)
+    assert resumed.returncode == 0, out
+    after = pd.read_csv(exp / "results.csv")
+    assert len(after) == 3 and after["trial_id"].is_unique and (after["status"] == FINISHED).all(), after
+    after = after.set_index("trial_id")
+    for tid, row in finished_before.iterrows():   # finished trials kept their numbers: never rerun
+        assert after.loc[tid, "best/val/best_macro_acc"] == row["best/val/best_macro_acc"]
+        assert after.loc[tid, "wall_s"] == pytest.approx(row["wall_s"])
+    assert (exp / "best_config.yaml").exists()
