@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parsers(sub)
 
+    from .ablate_cli import add_ablate_parser
+    from .report_cli import add_report_parser
+    from .tune.cli import add_tune_parser
+
+    add_tune_parser(sub)
+    add_ablate_parser(sub)
+    add_report_parser(sub)
+
     add("demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", _cmd_demo)
 
     from .bench.runner import BENCHMARKS

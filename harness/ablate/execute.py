@@ -1,0 +1,168 @@
+"""Run an ablation on Ray: each missing (arm, seed) is one trial with its own resources, in parallel.
+
+Done runs are skipped by hash (the results store), so repeating the command is cheap and
+adding a seed or a variant runs only what is new. Without `--resume`, a run that was cut
+off restarts from its first epoch; with it, unfinished Ray experiments of this ablation are
+restored first and their trials continue from their last epoch checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..io import write_text_atomic
+from .costs import run_complexity
+from .grid import Grid, PlannedRun, plan_runs
+from .provenance import provenance
+from .store import ResultStore
+
+RAY_DIR = "ray"
+COMPLETE = ".complete"
+HISTORY_KEYS = ("epoch", "stage", "train/loss", "val/macro_acc", "val/acc", "val/log_loss", "time/epoch_s")
+
+
+def _run_one(params: dict, configs: dict[str, dict]) -> None:
+    """Ray function trainable: the shared tune trainable on the run's own full config."""
+    from ..tune.trainable import trial_trainable
+
+    trial_trainable({}, configs[params["_run"]])
+
+
+def _history(trial_dir: Path) -> list[dict]:
+    path = trial_dir / "result.json"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            r = json.loads(line)
+            rows.append({k: r[k] for k in HISTORY_KEYS if k in r} | {"time_total_s": r.get("time_total_s")})
+    return rows
+
+
+def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
+    """Turn every finished Ray trial of this ablation (final.json present) into a store record."""
+    added = 0
+    for final_path in sorted((root / RAY_DIR).glob("*/*/final.json")):
+        trial_dir = final_path.parent
+        try:
+            params = json.loads((trial_dir / "params.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        run_hash = params.get("_run")
+        if run_hash not in configs or store.done(run_hash):
+            continue
+        final = json.loads(final_path.read_text(encoding="utf-8"))
+        history = _history(trial_dir)
+        store.put({
+            "hash": run_hash,
+            "config": configs[run_hash],
+            "final": final,
+            "complexity": run_complexity(configs[run_hash], final["data"]),
+            "history": history,
+            "wall_s": history[-1]["time_total_s"] if history else None,
+            "trial_dir": str(trial_dir),
+            "finished_at": datetime.fromtimestamp(final_path.stat().st_mtime, timezone.utc).isoformat(),
+        })
+        added += 1
+    return added
+
+
+def _prepare(runs: list[PlannedRun], progress: bool) -> None:
+    """Build corpus and feature cache once in the driver; trials open them by path."""
+    from ..data.prepare import DataConfig, prepare_data
+
+    seen = set()
+    for run in runs:
+        key = json.dumps([run.config["data"], run.seed], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress)
+
+
+def _ensure_ray(address: str | None) -> None:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+def _fit(tuner, exp_dir: Path) -> list[str]:
+    """Run a Tuner; returns one line per errored trial."""
+    grid = tuner.fit()
+    errors = [f"{r.config.get('_run')}: {str(r.error).strip().splitlines()[-1] if str(r.error).strip() else r.error}"
+              for r in grid if r.error is not None]
+    if not errors:
+        write_text_atomic(exp_dir / COMPLETE, datetime.now(timezone.utc).isoformat() + "\n")
+    return errors
+
+
+def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, address: str | None = None,
+                 resume: bool = False, progress: bool = True) -> dict:
+    """Run what is missing; returns the manifest (plan, sessions, failures)."""
+    # checkpoints every epoch are the point (resume); Tune's warning about it is noise here
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old output engine honours verbose=0
+    from ray import tune
+
+    root = (Path(storage) / (name or grid.name)).resolve()
+    store = ResultStore(root)
+    runs = plan_runs(grid)
+    configs = {r.hash: r.config for r in runs}
+    try:
+        manifest = store.manifest()
+    except FileNotFoundError:
+        manifest = {"sessions": []}
+    manifest.update({
+        "kind": "ablation",
+        "name": name or grid.name,
+        "grid": grid.to_dict(),
+        "plan": [{"arm": r.arm, "kind": r.kind, "seed": r.seed, "hash": r.hash} for r in runs],
+        "configs": configs,
+        "provenance": provenance(),
+    })
+    store.write_manifest(manifest)
+    harvest(root, configs, store)  # trials that finished after a previous driver died
+    pending = [h for h in dict.fromkeys(r.hash for r in runs) if not store.done(h)]
+    session = {"started": datetime.now(timezone.utc).isoformat(), "planned": len(configs),
+               "skipped": len(configs) - len(pending), "resources": grid.resources}
+    start = time.perf_counter()
+    errors: list[str] = []
+    if pending:
+        _prepare([r for r in runs if r.hash in pending], progress)
+        _ensure_ray(address)
+        trainable = tune.with_resources(tune.with_parameters(_run_one, configs=configs),
+                                        {"cpu": grid.resources["cpu"], "gpu": grid.resources["gpu"]})
+        ray_root = root / RAY_DIR
+        if resume and ray_root.is_dir():
+            for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir() and not (p / COMPLETE).exists()):
+                if tune.Tuner.can_restore(str(exp_dir)):
+                    tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
+                    errors += _fit(tuner, exp_dir)
+            harvest(root, configs, store)
+            pending = [h for h in pending if not store.done(h)]
+        if pending:
+            exp_name = "run-" + datetime.now().strftime("%Y%m%d-%H%M%S")
+            tuner = tune.Tuner(
+                trainable,
+                param_space={"_run": tune.grid_search(pending)},
+                tune_config=tune.TuneConfig(num_samples=1),
+                run_config=tune.RunConfig(
+                    name=exp_name,
+                    storage_path=str(ray_root),
+                    failure_config=tune.FailureConfig(max_failures=1),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    verbose=1 if progress else 0,
+                ),
+            )
+            errors += _fit(tuner, ray_root / exp_name)
+        harvest(root, configs, store)
+    session.update({"finished": datetime.now(timezone.utc).isoformat(), "wall_s": time.perf_counter() - start,
+                    "ran": sum(store.done(h) for h in pending), "errors": errors})
+    manifest["sessions"].append(session)
+    manifest["missing"] = sorted(h for h in configs if not store.done(h))
+    store.write_manifest(manifest)
+    return manifest

@@ -1,0 +1,202 @@
+"""REPORT.md sections. Each returns markdown and writes its figures into `out`."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.ablate.provenance import provenance
+from harness.ablate.results import AblationResults
+from harness.ablate.tables import ablation_table, human, markdown_table, pct
+
+from . import figures
+from .tune_data import TuneRun, importance
+
+
+def _fig(path: Path, out: Path, alt: str) -> str:
+    return f"![{alt}]({path.relative_to(out).as_posix()})"
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f}"
+
+
+# --------------------------------------------------------------------------- what was run
+def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
+    lines = ["## What was run", ""]
+    prov = ablations[0].manifest.get("provenance") if ablations else None
+    prov = prov or provenance()
+    hw = prov["hardware"]
+    lines += [
+        f"- git commit: `{prov['git_commit']}`" + ("" if ablations else " (at report time)"),
+        f"- hardware: {hw['cpu_count']} CPU cores ({hw['cpu']}), GPUs: {', '.join(hw['gpus']) or 'none'}; host {hw['host']}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
+    ]
+    for run in tunes:
+        r = run.results
+        wall = float(r["wall_s"].sum()) if "wall_s" in r else float("nan")
+        res = run.space.get("resources", {})
+        lines += ["", f"**Tune run `{run.root.name}`** ({run.root})", "",
+                  f"- {len(r)} trials, metric `{run.metric}` ({run.mode}), budget {run.space.get('budget', '?')}",
+                  f"- trial time {wall:.0f} s summed; CPU hours {_hours(wall * float(res.get('cpus', 1)))}, "
+                  f"GPU hours {_hours(wall * float(res.get('gpus', 0)))}"]
+        base = run.space.get("base", {})
+        if base:
+            d = base.get("data", {})
+            lines.append(f"- data: {d.get('source')} {d.get('preset', '')}, val fraction {d.get('val_fraction')}, "
+                         f"split seed {d.get('split_seed') if d.get('split_seed') is not None else 'run seed ' + str(base.get('seed'))}")
+        lines += [f"- note: {n}" for n in run.notes]
+    for res in ablations:
+        m, runs = res.manifest, res.runs
+        grid = m["grid"]
+        wall_sessions = sum(s.get("wall_s", 0) for s in m.get("sessions", []))
+        run_wall = float(runs["wall_s"].fillna(0).sum()) if len(runs) else 0.0
+        cpu, gpu = grid["resources"]["cpu"], grid["resources"]["gpu"]
+        lines += ["", f"**Ablation `{m['name']}`** ({res.root})", "",
+                  f"- grid `{grid['path']}`: base `{grid['base']['label']}` "
+                  f"({'config ' + grid['base']['config'] if grid['base']['config'] else 'overrides ' + ' '.join(grid['base']['overrides'])}), "
+                  f"{len(grid['arms']) - 1} other arms, seeds {grid['seeds']}; command-line overrides: {' '.join(grid['cli_overrides']) or 'none'}",
+                  f"- {len(runs)} of {len(m['plan'])} planned runs finished ({len(m.get('missing', []))} distinct configs missing); "
+                  f"resources per run: {cpu:g} CPU, {gpu:g} GPU",
+                  f"- wall time {wall_sessions:.0f} s over {len(m.get('sessions', []))} session(s); run time {run_wall:.0f} s summed; "
+                  f"CPU hours {_hours(run_wall * cpu)}, GPU hours {_hours(run_wall * gpu)}"]
+        if res.records:
+            data = next(iter(res.records.values()))["final"]["data"]
+            lines.append(f"- data: {data['source']} `{data['corpus']}`, {len(data['classes'])} classes, cities "
+                         f"{', '.join(data['cities'])}; per seed {data['n_train']} train / {data['n_val']} validation / "
+                         f"{data['n_unlabelled']} unlabelled clips, session-level split with split seed = run seed "
+                         f"(paired), holdout cities {data['holdout_cities'] or 'none'}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tune
+def _stop_label(row: pd.Series, max_epochs: int | None) -> str:
+    if row.get("status") == "finished" or (max_epochs and row.get("epochs", 0) >= max_epochs):
+        return f"ran to the end (epoch {row.get('epochs')})"
+    if row.get("status") == "error":
+        return "error"
+    return f"epoch {int(row.get('epochs', 0))}"
+
+
+def tune_section(run: TuneRun, out: Path) -> str:
+    r = run.results
+    lines = [f"## Tune: `{run.root.name}`", ""]
+    if r.empty:
+        return "\n".join(lines + ["No results table stored yet."])
+    col = f"best/{run.metric}"
+    top = r.sort_values(col, ascending=run.mode != "max").head(10)
+    cfg_cols = [c for c in r.columns if c.startswith("config/")]
+    board = pd.DataFrame({
+        "trial": top["trial_id"], "status": top["status"], "epochs": top["epochs"],
+        **{c[len("config/"):]: top[c].map(lambda v: f"{v:.3g}" if isinstance(v, float) else v) for c in cfg_cols},
+        f"best {run.metric} (%)": top[col].map(lambda v: pct(v)),
+        "wall s": top["wall_s"].map(lambda v: f"{v:.0f}") if "wall_s" in top else "–",
+    })
+    lines += ["### Leaderboard", "", f"Top {len(top)} of {len(r)} trials by the best `{run.metric}` reached "
+              "(one validation split, one seed per trial; differences of a point or two between trials are within "
+              "seed noise — the ablation measures that).", "", markdown_table(board), ""]
+    # ASHA budget
+    max_e = run.max_epochs
+    epochs = r["epochs"].astype(int)
+    spent = int(epochs.sum())
+    full = len(r) * max_e if max_e else spent
+    per_rung = epochs.value_counts().sort_index()
+    status = r["status"].value_counts()
+    lines += ["### How ASHA spent the budget", "",
+              f"- trials: {len(r)}; " + ", ".join(f"{k}: {v}" for k, v in status.items()),
+              f"- epochs run: {spent} of {full} if every trial had run all {max_e} epochs: "
+              f"{full - spent} epochs saved ({100 * (full - spent) / max(full, 1):.0f}%)",
+              "", markdown_table(pd.DataFrame({"trial ended at epoch": per_rung.index, "trials": per_rung.values})),
+              ""]
+    if run.histories:
+        stops = {row["trial_id"]: _stop_label(row, max_e) for _, row in r.iterrows()}
+        metric = "val/macro_acc"
+        path = figures.learning_curves(run.histories, stops, metric, out / f"tune_{run.root.name}_curves.png")
+        lines += [_fig(path, out, "learning curves"), ""]
+    else:
+        lines += ["Learning curves: no per-epoch histories could be read.", ""]
+    imp, note = importance(run) if run.space else (pd.DataFrame(), "no search space stored")
+    lines += ["### Parameter importance", ""]
+    if imp.empty:
+        lines += [f"Not computed: {note}.", ""]
+    else:
+        path = figures.importance_bars(imp, out / f"tune_{run.root.name}_importance.png")
+        lines += [f"{note}.", "", markdown_table(imp.assign(importance=imp["importance"].map(lambda v: f"{v:.3f}"))),
+                  "", _fig(path, out, "parameter importance"), ""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- ablation
+def _mean_reports(res: AblationResults, arm: str) -> list[dict]:
+    return [res.records[h]["final"]["val"] for h in res.runs.loc[res.runs["arm"] == arm, "hash"]]
+
+
+def ablation_section(res: AblationResults, out: Path) -> str:
+    name = res.manifest["name"]
+    lines = [f"## Ablation: `{name}`", ""]
+    if res.runs.empty:
+        return "\n".join(lines + ["No finished runs yet."])
+    table, legend = ablation_table(res)
+    summary = res.summary()
+    seconds = float(res.runs["clip_seconds"].iloc[0])
+    lines += ["### Ablation table", "", markdown_table(table), "", legend, ""]
+    path = figures.ablation_bars(summary, res.base, out / f"ablation_{name}_bars.png")
+    lines += [_fig(path, out, "ablation bars"), ""]
+    # baselines with params and MACs
+    base_rows = summary[summary["kind"].isin(["base", "baseline"])]
+    models = res.runs.drop_duplicates("arm").set_index("arm")["model"]
+    lines += ["### Baselines: accuracy, parameters and compute", "",
+              markdown_table(pd.DataFrame({
+                  "arm": base_rows["arm"], "model": base_rows["arm"].map(models), "n seeds": base_rows["n"],
+                  "macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(base_rows["mean"], base_rows["std"])],
+                  "params": base_rows["params"].map(human), f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
+              "", f"MACs counted on one clip of {seconds:g} s at each model's front end, selective scan and attention "
+              "included (ascmamba.complexity); ± is the standard deviation over seeds.", ""]
+    path = figures.accuracy_vs_macs(summary, seconds, out / f"ablation_{name}_pareto.png")
+    lines += [_fig(path, out, "accuracy vs MACs"), ""]
+    # per class and per city for base and baselines
+    arms = list(base_rows["arm"])
+    pc_rows, city_rows = [], []
+    for arm in arms:
+        reports = _mean_reports(res, arm)
+        classes = list(reports[0]["per_class_acc"])
+        pc_rows.append({"arm": arm, **{c: np.nanmean([np.nan if r["per_class_acc"][c] is None else r["per_class_acc"][c]
+                                                       for r in reports]) for c in classes}})
+        cities = sorted({c for r in reports for c in r.get("per_city", {})})
+        for city in cities:
+            vals = [r["per_city"][city] for r in reports if city in r.get("per_city", {})]
+            city_rows.append({"arm": arm, "city": city, "seen": bool(vals[0]["seen"]),
+                              "macro_acc": float(np.nanmean([v["macro_acc"] for v in vals])),
+                              "n": int(sum(v["n"] for v in vals)), "seeds": len(vals)})
+    pc = pd.DataFrame(pc_rows)
+    lines += ["### Per-class accuracy (%)", "",
+              f"Mean over seeds of each class's validation accuracy (n = {int(summary['n'].max())} seeds).", "",
+              markdown_table(pc.assign(**{c: pc[c].map(pct) for c in pc.columns if c != "arm"})), ""]
+    if city_rows:
+        cdf = pd.DataFrame(city_rows)
+        seen_cols = []
+        for arm in arms:
+            rs = res.runs[res.runs["arm"] == arm]
+            seen_cols.append({"arm": arm, "seen cities %": pct(rs["seen_macro_acc"].astype(float).mean()),
+                              "unseen cities %": pct(rs["unseen_macro_acc"].astype(float).mean())
+                              if rs["unseen_macro_acc"].notna().any() else "– (none in validation)"})
+        lines += ["### Per-city accuracy (seen vs unseen cities)", "",
+                  "Macro accuracy per validation city, mean over seeds; n = validation clips summed over seeds. "
+                  "Unseen = a city with no training clips.", "",
+                  markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct)).rename(columns={"macro_acc": "macro acc %"})),
+                  "", markdown_table(pd.DataFrame(seen_cols)), ""]
+        path = figures.per_city(cdf, out / f"ablation_{name}_cities.png")
+        lines += [_fig(path, out, "per-city accuracy"), ""]
+    # best model's confusion matrix
+    best_arm = summary.sort_values("mean", ascending=False).iloc[0]["arm"]
+    runs = res.runs[res.runs["arm"] == best_arm].sort_values("macro_acc", ascending=False).iloc[0]
+    val = res.records[runs["hash"]]["final"]["val"]
+    title = f"{best_arm}, seed {runs['seed']}: macro acc {pct(val['macro_acc'])}% (n={val['n']} clips)"
+    path = figures.confusion(np.array(val["confusion"]), list(val["per_class_acc"]), title,
+                             out / f"ablation_{name}_confusion.png")
+    lines += ["### Best model's confusion matrix", "",
+              f"The best arm by mean (`{best_arm}`), its best seed; cells: clip counts, colour: % of the true class.",
+              "", _fig(path, out, "confusion matrix"), ""]
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""`ascbench report` rebuilt from the stored micro ablation (no training)."""
+from __future__ import annotations
+
+import pytest
+
+from ablation_fixture import micro_ablation
+
+
+@pytest.mark.slow
+def test_report_from_stored_ablation(ray_runtime, micro_data_config, tmp_path_factory, tmp_path):
+    from harness.cli import main
+
+    root, _ = micro_ablation(tmp_path_factory, micro_data_config)
+    assert main(["report", str(root), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "REPORT.md").read_text()
+    for section in ("## What was run", "git commit", "### Ablation table", "### Baselines: accuracy, parameters",
+                    "### Per-class accuracy", "### Per-city accuracy", "### Best model's confusion matrix",
+                    "n = number of seeds", "± is the standard deviation over seeds", "Holm"):
+        assert section in text, section
+    pngs = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
+    assert len(pngs) == 4 and all((tmp_path / "rep" / p).stat().st_size > 5000 for p in pngs)
+    for png in pngs:
+        assert f"]({png})" in text
+
+
+def test_report_on_a_folder_without_runs_is_one_line(tmp_path):
+    from harness.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
