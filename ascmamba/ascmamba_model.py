@@ -20,10 +20,14 @@ from .registry import ModelSpec, add_model
 
 
 class ConvNormAct(nn.Sequential):
+    """Conv, BatchNorm, PReLU. SEMamba uses InstanceNorm here, which suits enhancement but
+    normalises away each clip's level and spectral balance, cues a scene classifier needs
+    (measured on the tiny synthetic corpus: 26% vs 37% macro accuracy after 3 epochs)."""
+
     def __init__(self, cin: int, cout: int, kernel, stride=1, padding=0, dilation=1):
         super().__init__(
             nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation),
-            nn.InstanceNorm2d(cout, affine=True),
+            nn.BatchNorm2d(cout),
             nn.PReLU(cout),
         )
 

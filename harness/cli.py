@@ -23,7 +23,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo()
+    return run_demo(args.out)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_ablate_parser(sub)
     add_report_parser(sub)
 
-    add("demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", _cmd_demo)
+    p = add("demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", _cmd_demo)
+    p.add_argument("--out", default="runs/demo", help="where the runs and the report go (default runs/demo)")
 
     from .bench.runner import BENCHMARKS
 

@@ -1,41 +1,38 @@
 """`ascbench demo` / `make demo`: the main job end to end on embedded defaults.
 
-Runs what exists so far: the registry table, then one training step (forward,
-backward, optimiser) of every registered model on a CPU-sized batch.
+CPU, a local Ray runtime and the built-in synthetic corpus: the registry table, a
+quick tune (ASHA + TPE), an ablation of its best config against a baseline over
+seeds, and the paper-style report built from the stored results. Every step is the
+same command a user would type, so the demo exercises exactly the public CLI.
 """
 from __future__ import annotations
 
 import time
-
-import torch
-
-from ascmamba import MetaContext, create_model, get_spec, list_models
-from ascmamba.metadata import TIME_FEATURES
-
-from .model_table import format_registry_table, registry_table
+from pathlib import Path
 
 
-def smoke_step(name: str, batch: int = 4, seconds: float = 3.0, seed: int = 0) -> tuple[float, float]:
-    """One AdamW step of `name` on random log-mels; returns (loss, seconds taken)."""
-    torch.manual_seed(seed)
-    spec = get_spec(name)
-    model = create_model(name)
-    mel = torch.randn(batch, 1, spec.front_end.frames(seconds), spec.front_end.n_mels)
-    context = MetaContext(torch.randint(0, 9, (batch,)), torch.randn(batch, TIME_FEATURES))
-    target = torch.randint(0, model.num_classes, (batch,))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+def demo_steps(root: Path) -> list[tuple[str, list[str]]]:
+    resume = ["--resume"] if (root / "tune").exists() else []  # a second `make demo` finishes or reuses the first
+    return [
+        ("model registry", ["models"]),
+        ("tune: quick space, tiny synthetic corpus",
+         ["tune", "--space", "quick", "--storage", str(root), "--name", "tune", *resume]),
+        ("ablate: the tuned config vs. its ablations and a baseline, 3 seeds",
+         ["ablate", "--config", "ablation_quick", "--from-tune", "tune", "--storage", str(root), "--name", "ablation"]),
+        ("report", ["report", str(root), "--out", str(root / "report")]),
+    ]
+
+
+def run_demo(root: str | Path = "runs/demo") -> int:
+    from .cli import main
+
+    root = Path(root)
     start = time.perf_counter()
-    loss = torch.nn.functional.cross_entropy(model(mel, context), target)
-    loss.backward()
-    optimiser.step()
-    return float(loss), time.perf_counter() - start
-
-
-def run_demo() -> int:
-    print("== model registry ==")
-    print(format_registry_table(registry_table()))
-    print("\n== one training step per model (batch 4, 3-s clips, CPU) ==")
-    for name in list_models():
-        loss, seconds = smoke_step(name)
-        print(f"{name:28s} loss {loss:6.3f}  {seconds * 1000:8.1f} ms")
+    for title, argv in demo_steps(root):
+        print(f"\n== {title}: ascbench {' '.join(argv)} ==", flush=True)
+        rc = main(argv)
+        if rc:
+            print(f"demo stopped: `ascbench {' '.join(argv)}` exited {rc}")
+            return rc
+    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report: {root / 'report' / 'REPORT.md'}")
     return 0

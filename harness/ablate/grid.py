@@ -113,8 +113,10 @@ def resolve_from_tune(name_or_dir: str, storage: str | Path) -> str:
 def load_grid(path: str | Path, from_tune_config: str | None = None, seeds: int | None = None,
               cli_overrides: list[str] | tuple[str, ...] = ()) -> Grid:
     """Parse and check a grid file; `from_tune_config` replaces the base, `seeds` the seed list."""
-    path = str(path)
+    from search_spaces import resolve
+
     try:
+        path = str(resolve(str(path)))
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except FileNotFoundError:

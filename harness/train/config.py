@@ -31,6 +31,7 @@ class ModelConfig:
     expand: int | None = None
     bidirectional: bool | None = None
     paths: str | None = None
+    downsample: list[int] | None = None  # encoder (time, frequency) strides
     fusion: str | None = None
     dropout: float | None = None
     city_dropout: float | None = None

@@ -26,7 +26,6 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -93,17 +92,9 @@ class Space:
 
 def resolve_space_path(spec: str) -> Path:
     """A path if it exists, else a shipped space by bare name (works after a non-editable install)."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    name = path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml"
-    shipped = resources.files("search_spaces") / name
-    if shipped.is_file():
-        with resources.as_file(shipped) as p:
-            return Path(p)
-    known = sorted(p.name.removesuffix(".yaml") for p in resources.files("search_spaces").iterdir()
-                   if p.name.endswith(".yaml"))
-    raise FileNotFoundError(f"{spec}: no such space file, and no shipped space of that name (shipped: {', '.join(known)})")
+    from search_spaces import resolve
+
+    return resolve(spec)
 
 
 def _flatten(node: dict, prefix: str = "") -> dict[str, Any]:
