@@ -48,22 +48,22 @@ def _results(root: Path) -> pd.DataFrame:
 
 
 def _histories(root: Path, notes: list[str]) -> dict[str, pd.DataFrame]:
-    """Per-epoch results via Ray's ExperimentAnalysis (offline; no Ray cluster needed)."""
-    try:
-        from ray.tune import ExperimentAnalysis
-
-        analysis = ExperimentAnalysis(str(root))
-        out = {}
-        for trial in analysis.trials:
-            df = analysis.trial_dataframes.get(trial.path)
-            if df is None:
-                df = analysis.trial_dataframes.get(getattr(trial, "local_path", None))
-            if df is not None and len(df):
-                out[trial.trial_id] = df
-        return out
-    except Exception as exc:  # a results table without Ray's experiment state still reports
-        notes.append(f"per-epoch histories unavailable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
-        return {}
+    """Per-epoch results from each trial folder's `result.json` (JSON lines Ray writes per report):
+    read offline, no Ray runtime needed."""
+    out: dict[str, pd.DataFrame] = {}
+    for path in sorted(Path(root).glob("*/result.json")):
+        rows = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut off by a crash
+        if rows:
+            df = pd.json_normalize(rows, sep="/")
+            out[str(rows[-1].get("trial_id", path.parent.name))] = df
+    if not out:
+        notes.append("per-epoch histories unavailable (no trial result.json files)")
+    return out
 
 
 def load_tune(root: str | Path) -> TuneRun:

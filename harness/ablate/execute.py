@@ -100,6 +100,29 @@ def _fit(tuner, exp_dir: Path) -> list[str]:
     return errors
 
 
+def _progress_callback(name: str, total: int, skipped: int):
+    """One line per finished run instead of Ray's status table."""
+    from ray.tune import Callback
+
+    class AblationProgress(Callback):
+        def __init__(self) -> None:
+            self.done, self.errors, self.start = skipped, 0, time.perf_counter()
+
+        def _line(self) -> None:
+            print(f"ablate {name}: {self.done}/{total} runs done, {self.errors} errors, "
+                  f"{time.perf_counter() - self.start:.0f}s", flush=True)
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            self._line()
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self.errors += 1
+            self._line()
+
+    return AblationProgress()
+
+
 def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, address: str | None = None,
                  resume: bool = False, progress: bool = True) -> dict:
     """Run what is missing; returns the manifest (plan, sessions, failures)."""
@@ -155,7 +178,9 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
                     storage_path=str(ray_root),
                     failure_config=tune.FailureConfig(max_failures=1),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    verbose=1 if progress else 0,
+                    verbose=0,
+                    callbacks=[_progress_callback(name or grid.name, len(configs), len(configs) - len(pending))]
+                    if progress else [],
                 ),
             )
             errors += _fit(tuner, ray_root / exp_name)

@@ -44,13 +44,13 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 12                 # the whole budget, all pseudo-label stages together
-    batch_size: int = 32
-    lr: float = 2e-3
+    batch_size: int = 16
+    lr: float = 5e-3
     weight_decay: float = 1e-2
     warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.05
     mixup_alpha: float = 0.3         # 0 disables mixup
-    mixup_prob: float = 0.5
+    mixup_prob: float = 0.2
     time_masks: int = 2              # SpecAugment time masks per clip (0 disables)
     time_mask_frac: float = 0.1      # max width of one time mask, as a share of the frames
     freq_masks: int = 2
