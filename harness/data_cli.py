@@ -35,10 +35,20 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_prepare(args: argparse.Namespace) -> int:
     cfg = data_config_from_args(
         args, val_fraction=args.val_fraction, holdout_cities=list(args.holdout_city or []),
-        preset=args.preset, cache_dir=args.cache_dir,
+        preset=args.preset, cache_dir=args.cache_dir, on_bad_audio=args.on_bad_audio,
     )
     data = prepare_data(cfg, seed=args.seed, progress=not args.quiet)
     print(json.dumps(data.describe(), indent=2))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .data.audio_check import probe_audio, summarise
+    from .data.prepare import load_corpus
+
+    cfg = data_config_from_args(args, preset=args.preset, on_bad_audio=args.on_bad_audio)
+    corpus, _, _ = load_corpus(cfg, progress=not args.quiet)
+    print(summarise(probe_audio(corpus, cfg.on_bad_audio)))
     return 0
 
 
@@ -55,6 +65,16 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_synth)
 
+    c = dsub.add_parser("check", help="Validate a dataset (metadata and every wav header) and print a summary.",
+                        description="Validate a dataset without training: metadata rows, audio files (missing, "
+                                    "corrupt, empty) and a summary per class, city, session, duration and sample rate.")
+    add_data_arguments(c)
+    c.add_argument("--preset", default="tiny", choices=["micro", "tiny", "small", "cas"], help="synthetic corpus size")
+    c.add_argument("--on-bad-audio", default="error", choices=["error", "skip"],
+                   help="stop at the first bad wav (default) or skip bad clips and list them")
+    c.add_argument("--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_check)
+
     q = dsub.add_parser("prepare", help="Load a dataset strictly, split it by session, build its feature cache.",
                         description="Load a dataset strictly, split it by session and build its log-mel cache; prints a summary.")
     add_data_arguments(q)
@@ -63,5 +83,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--val-fraction", type=float, default=0.2)
     q.add_argument("--holdout-city", action="append", help="leave this city out of training (repeatable)")
     q.add_argument("--cache-dir", help="feature cache folder (default $ASCBENCH_CACHE or ~/.cache/ascbench)")
+    q.add_argument("--on-bad-audio", default="error", choices=["error", "skip"],
+                   help="stop at the first bad wav (default) or skip bad clips and list them")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     q.set_defaults(func=cmd_prepare)

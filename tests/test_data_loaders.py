@@ -116,3 +116,66 @@ def test_dcase_meta(tmp_path):
     meta.write_text("filename\tscene_label\naudio/oops.wav\tairport\n")
     with pytest.raises(ValueError, match=r"row 2: file name 'audio/oops.wav' is not"):
         load_dcase(meta, tmp_path)
+
+
+# ---------------------------------------------------------------- bad input, end to end through the CLI
+from harness.cli import main  # noqa: E402
+
+
+def _dataset(tmp_path, rows=None, crlf=False, bom=True):
+    audio = tmp_path / "audio"
+    audio.mkdir(exist_ok=True)
+    for name in ("a_1", "b_1", "c_1"):
+        write_wav(audio / f"{name}.wav")
+    rows = rows or ["a_1,Xi'an,2023-06-18 18:44:34,Bus", "b_1,Xi'an,2023-06-18 18:44:34,",
+                    "c_1,Hefei,2023-06-19 08:00:00,Bar"]
+    text = ("\ufeff" if bom else "") + HEADER + "".join(r + "\n" for r in rows)
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    (tmp_path / "dev.csv").write_bytes(text.encode("utf-8"))
+    return ["--metadata", str(tmp_path / "dev.csv"), "--audio-dir", str(audio)]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda a: (a / "b_1.wav").write_bytes(b""), r"dev.csv: row 3: audio .*b_1.wav cannot be read"),
+    (lambda a: (a / "b_1.wav").write_bytes(b"RIFF\x00\x00garbage"), r"row 3: audio .*b_1.wav cannot be read"),
+    (lambda a: sf.write(a / "b_1.wav", np.zeros(0), 16000), r"row 3: audio .*b_1.wav has no samples"),
+    (lambda a: (a / "b_1.wav").unlink(), r"row 3: no audio files match b_1"),
+])
+def test_bad_audio_is_one_line_error_naming_the_row(tmp_path, capsys, damage, message):
+    args = _dataset(tmp_path)
+    damage(tmp_path / "audio")
+    assert main(["data", "check", *args, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    import re
+    assert re.search(message, err), err
+
+
+def test_skip_bad_audio_lists_it(tmp_path, capsys):
+    args = _dataset(tmp_path)
+    (tmp_path / "audio" / "c_1.wav").write_bytes(b"")
+    assert main(["data", "check", *args, "--on-bad-audio", "skip", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "2 usable clips" in out and "skipped 1 clips" in out and "row 4" in out
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", r"dev.csv: empty file; expected the header filename,location,record_time,scene_label"),
+    (HEADER, r"dev.csv: no rows after the header"),
+    ("filename,location,scene_label\na_1,Xi'an,Bus\n", r"dev.csv: header is filename,location,scene_label; expected"),
+])
+def test_empty_or_short_csv(tmp_path, capsys, content, message):
+    args = _dataset(tmp_path)
+    (tmp_path / "dev.csv").write_text(content, encoding="utf-8")
+    assert main(["data", "check", *args, "--quiet"]) == 2
+    import re
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_crlf_and_no_bom_are_accepted(tmp_path, capsys):
+    args = _dataset(tmp_path, crlf=True, bom=False)
+    assert main(["data", "check", *args, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "3 usable clips (2 labelled, 1 unlabelled) in 2 sessions, 2 cities" in out
+    assert "sample rates (Hz): 16000 x3" in out

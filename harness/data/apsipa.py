@@ -25,10 +25,14 @@ def read_metadata(csv_path: str | Path, classes: tuple[str, ...] = APSIPA_CLASSE
         raise FileNotFoundError(f"{csv_path}: metadata file not found")
     try:
         df = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{csv_path}: empty file; expected the header {','.join(HEADER)} and rows") from None
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ValueError(f"{csv_path}: not a UTF-8 comma-separated file ({str(exc).splitlines()[0]})") from None
     if list(df.columns) != HEADER:
         raise ValueError(f"{csv_path}: header is {','.join(df.columns)!s}; expected {','.join(HEADER)}")
+    if df.empty:
+        raise ValueError(f"{csv_path}: no rows after the header")
     df["row"] = range(2, len(df) + 2)
     class_set = set(classes)
     for rec in df.itertuples(index=False):

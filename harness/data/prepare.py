@@ -15,6 +15,7 @@ from ascmamba.frontend import APSIPA_FRONT_END, FRONT_END_16K, FrontEnd
 from ascmamba.metadata import CityVocabulary
 
 from .apsipa import load_apsipa
+from .audio_check import probe_audio
 from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
 from .corpus import Corpus
 from .dcase import load_dcase
@@ -40,6 +41,7 @@ class DataConfig:
     val_fraction: float = 0.2
     split_seed: int | None = None      # default: the run's seed
     holdout_cities: list[str] = field(default_factory=list)
+    on_bad_audio: str = "error"        # error | skip (skipped clips are listed in the run's data summary)
     cache_dir: str | None = None       # feature cache; default $ASCBENCH_CACHE or ~/.cache/ascbench
 
 
@@ -69,6 +71,7 @@ class PreparedData:
     front_end: FrontEnd
     seconds: float
     truth: dict[str, int] | None   # true class of every clip (synthetic corpus only; never for training)
+    skipped_audio: list[str] = field(default_factory=list)
     _times: np.ndarray = field(repr=False, default=None)
 
     @property
@@ -109,6 +112,7 @@ class PreparedData:
             "front_end": self.front_end.to_dict(),
             "seconds": self.seconds,
             "feature_cache": str(self.features.path),
+            "skipped_audio": list(self.skipped_audio),
         }
 
 
@@ -150,6 +154,8 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
 
 def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> PreparedData:
     corpus, seconds, truth = load_corpus(cfg, progress)
+    probe = probe_audio(corpus, cfg.on_bad_audio)
+    corpus = probe.corpus
     split_seed = seed if cfg.split_seed is None else cfg.split_seed
     split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))
     train_side = corpus.clips["clip_id"].isin(split.train + split.unlabelled)
@@ -160,4 +166,5 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> Prepa
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(), FeatureSpec(front_end, seconds),
         progress=progress,
     )
-    return PreparedData(cfg, corpus, split, vocabulary, features, front_end, seconds, truth)
+    return PreparedData(cfg, corpus, split, vocabulary, features, front_end, seconds, truth,
+                        skipped_audio=probe.skipped)
