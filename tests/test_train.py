@@ -139,3 +139,19 @@ def test_train_cli_bad_override_is_one_line_error(capsys, micro_data_config, tmp
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "train.epochz" in err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.name=nope", r"model.name 'nope' is not one of: .*ascmamba_tiny"),
+    ("model.fusion=sum", r"model.fusion 'sum' is not one of: none, concat, film, cln, cross_attn"),
+    ("data.front_end=48k", r"data.front_end '48k' is not one of: auto, apsipa, 16k"),
+    ("pseudo.mode=three_step", r"pseudo.mode 'three_step' is not one of: two_step, one_step, none"),
+    ("data.val_fraction=1.5", r"data.val_fraction must be in \(0, 1\)"),
+])
+def test_bad_values_fail_before_any_work(override, message, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "x"), override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    import re
+    assert re.search(message, err), err
+    assert not (tmp_path / "x").exists()

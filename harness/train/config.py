@@ -128,7 +128,33 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise ValueError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     if t.device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+    _validate_model_and_data(cfg)
     return cfg
+
+
+def _validate_model_and_data(cfg: RunConfig) -> None:
+    """Name errors that would otherwise surface only after the data is built."""
+    from ascmamba import list_models
+    from ascmamba.fusion import FUSIONS
+
+    from ..data.audio_check import ON_BAD_AUDIO
+    from ..data.prepare import FRONT_ENDS, SOURCES
+
+    models = list_models()
+    if cfg.model.name not in models:
+        raise ValueError(f"model.name {cfg.model.name!r} is not one of: {', '.join(models)}")
+    if cfg.model.fusion is not None and cfg.model.fusion not in FUSIONS:
+        raise ValueError(f"model.fusion {cfg.model.fusion!r} is not one of: {', '.join(FUSIONS)}")
+    if cfg.model.paths is not None and cfg.model.paths not in ("tf", "ft", "t", "f"):
+        raise ValueError(f"model.paths {cfg.model.paths!r} is not one of: tf, ft, t, f")
+    d = cfg.data
+    checks = (("source", d.source, SOURCES), ("front_end", d.front_end, ("auto", *FRONT_ENDS)),
+              ("on_bad_audio", d.on_bad_audio, ON_BAD_AUDIO), ("preset", d.preset, ("micro", "tiny", "small", "cas")))
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise ValueError(f"data.{key} {value!r} is not one of: {', '.join(allowed)}")
+    if not 0.0 < d.val_fraction < 1.0:
+        raise ValueError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
 
 
 _STORED = False
