@@ -53,7 +53,7 @@ def test_good_space_resolves_types_and_base(tmp_path):
     ("model.num_blocks", {"choice": [2, "four"]}, "not a int"),
     ("train.lr", {"loguniform": [0.0, 0.1]}, "low > 0"),
     ("pseudo.tau1", {"uniform": [0.5, 1.5]}, "must be in [0, 1]"),
-    ("model.name", {"choice": ["cpmobile", "resnet9000"]}, "unknown model"),
+    ("model.name", {"choice": ["cpmobile", "resnet9000"]}, "is not one of"),
     ("model.fusion", {"choice": ["none", "gated"]}, "gated"),
     ("train.freq_masks", {"int": [0, 5], "step": 2}, "multiple of step"),
     ("model.dropout", {"uniform": [0, 0.2], "when": {"model.expand": [2]}}, "which is not a searched key"),

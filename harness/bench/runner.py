@@ -27,7 +27,15 @@ def _train(quick: bool) -> tuple[dict, str]:
     return result, format_train_table(result)
 
 
-BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan, "data": _data, "train": _train}
+def _overhead(quick: bool) -> tuple[dict, str]:
+    from .overhead import format_overhead_table, run_overhead_benchmark
+
+    result = run_overhead_benchmark(quick=quick)
+    return result, format_overhead_table(result)
+
+
+BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan, "data": _data, "train": _train,
+                                                             "overhead": _overhead}
 
 
 def run_benchmark(name: str, quick: bool = False, out: str | None = None) -> int:

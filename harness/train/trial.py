@@ -235,6 +235,12 @@ class Trial:
                 logits = self.model(x, ctx)
             loss_per_clip = torch.sum(-y * F.log_softmax(logits.float(), dim=-1), dim=-1)
             loss = (loss_per_clip * w).sum() / w.sum()
+            if not torch.isfinite(loss.detach()).item():
+                # raise rather than train on: the tuner retries the trial from its last checkpoint
+                # (up to budget.max_failures), then marks it failed; `ascbench train` stops here
+                raise FloatingPointError(
+                    f"non-finite training loss ({float(loss.detach())}) in epoch {epoch + 1}/{t.epochs}, "
+                    f"batch {b + 1}/{n_batches} (lr {t.lr:g}, model {self.cfg.model.name})")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)

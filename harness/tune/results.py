@@ -54,6 +54,7 @@ def trial_row(trial: Any, space: Space) -> dict:
             row[f"last/{key}"] = _num(last.get(key))
     row["wall_s"] = _num(last.get("time_total_s"))
     row["stopped_at_epoch"] = epochs if status in (STOPPED, ERROR) else None
+    row["failures"] = int(getattr(trial, "num_failures", 0) or 0)   # crashes retried (or the last, if ERROR)
     row["error"] = (str(trial.error_file) if trial.error_file else "") if status == ERROR else ""
     row["path"] = trial.path
     return row
