@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from ..tune.trainable import set_dotted
+
 GROUPS = ("model", "data", "train", "pseudo")
 
 
@@ -39,18 +41,6 @@ def _current(cfg: dict, dotted: str) -> Any:
     return node
 
 
-def _set(cfg: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = cfg
-    for key in parents:
-        if not isinstance(node.get(key), dict):
-            raise KeyError(f"{dotted}: {key!r} is not a config group")
-        node = node[key]
-    if leaf not in node:
-        raise KeyError(f"{dotted}: no such config key")
-    node[leaf] = value
-
-
 def apply_override(cfg: dict, item: str) -> None:
     """Apply one override in place; raises ValueError/KeyError naming the key."""
     if not isinstance(item, str) or "=" not in item:
@@ -63,12 +53,12 @@ def apply_override(cfg: dict, item: str) -> None:
         current = _current(cfg, key)
         if not isinstance(step, (int, float)) or not isinstance(current, (int, float)):
             raise ValueError(f"{key}: relative override needs numbers, got {current!r} and {raw!r}")
-        _set(cfg, key, current + sign * step)
+        set_dotted(cfg, key, current + sign * step)
         return
     if "." not in key and key in GROUPS:
         cfg[key] = copy.deepcopy(_group_defaults(key, raw.strip()))
         return
-    _set(cfg, key, yaml.safe_load(raw) if raw.strip() else None)
+    set_dotted(cfg, key, yaml.safe_load(raw) if raw.strip() else None)
 
 
 def apply_overrides(cfg: dict, items: list[str] | tuple[str, ...]) -> dict:

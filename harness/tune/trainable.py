@@ -22,19 +22,24 @@ STATE_FILE = "state.pt"
 FINAL_FILE = "final.json"
 
 
+def set_dotted(cfg: dict, dotted: str, value: Any) -> None:
+    """Set an existing run-config key such as `model.fusion` in place; KeyError names a wrong key."""
+    *parents, leaf = dotted.split(".")
+    node = cfg
+    for key in parents:
+        if not isinstance(node.get(key), dict):
+            raise KeyError(f"{dotted}: {key!r} is not a config group")
+        node = node[key]
+    if leaf not in node:
+        raise KeyError(f"{dotted}: no such config key")
+    node[leaf] = value
+
+
 def merge_params(base: dict, params: dict[str, Any]) -> dict:
     """`base` run-config dict with dotted `params` (e.g. {"model.fusion": "film"}) set on a copy."""
     merged = copy.deepcopy(base)
     for dotted, value in params.items():
-        node = merged
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                raise KeyError(f"{dotted}: {key!r} is not a config group")
-            node = node[key]
-        if leaf not in node:
-            raise KeyError(f"{dotted}: no such config key")
-        node[leaf] = value
+        set_dotted(merged, dotted, value)
     return merged
 
 
