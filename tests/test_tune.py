@@ -6,7 +6,6 @@ import glob
 import math
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from optuna.trial import TrialState
 from harness.tune.results import ERROR, FINISHED, STOPPED
 from harness.tune.search import DefineByRun, PruningOptunaSearch
 from harness.tune.space import build_space
+from processes import kill_group
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -154,16 +154,6 @@ def _driver(args: list[str], **kw) -> subprocess.Popen:
                             start_new_session=True, **kw)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver, then whatever Ray processes it started (its own process group)."""
-    proc.kill()
-    proc.wait()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
 def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_config):
     doc = yaml.safe_load(yaml.safe_dump(SPACE))
     doc["budget"].update(samples=3, grace_period=3, max_concurrent=1)   # no ASHA stops; one trial at a time
@@ -184,14 +174,14 @@ def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_con
         else:
             pytest.fail("no trial finished within 120 s")
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     before = pd.read_csv(exp / "results.csv")
     finished_before = before[before["status"] == FINISHED].set_index("trial_id")
     assert 1 <= len(finished_before) < 3
 
     resumed = _driver(["--resume", "--name", "killed", "--storage", str(storage)])
     out, _ = resumed.communicate(timeout=180)
-    _kill_group(resumed)
+    kill_group(resumed)
     assert resumed.returncode == 0, out
     after = pd.read_csv(exp / "results.csv")
     assert len(after) == 3 and after["trial_id"].is_unique and (after["status"] == FINISHED).all(), after

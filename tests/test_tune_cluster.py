@@ -17,7 +17,6 @@ import contextlib
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import pandas as pd
 import yaml
 
 from harness.tune.results import FINISHED
+from processes import kill_group
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
@@ -61,16 +61,6 @@ def loopback_cluster():
             cluster.remove_node(n, allow_graceful=False)
         if cluster.head_node is not None:
             cluster.remove_node(cluster.head_node, allow_graceful=False)
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def test_tune_on_two_node_cluster_survives_worker_node_loss(tmp_path, micro_data_config):
@@ -124,7 +114,7 @@ def _run_on_cluster(cluster, worker, tmp_path: Path, cache_dir: str) -> None:
         cluster.remove_node(worker, allow_graceful=False)
         out, _ = proc.communicate(timeout=150)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     wall = time.monotonic() - t0
     print(f"cluster tune: worker killed at {killed_at:.1f}s, done at {wall:.1f}s")
     assert proc.returncode == 0, out
