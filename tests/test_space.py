@@ -43,6 +43,11 @@ def test_good_space_resolves_types_and_base(tmp_path):
     assert sorted(keys) == sorted(GOOD["search"])
     assert keys.index("model.fusion") < keys.index("model.city_dropout")   # conditions sample first
     assert {d.key: d for d in space.search}["model.city_dropout"].when == {"model.fusion": ("film",)}
+    assert space.strategy == {"scheduler": "asha", "searcher": "tpe"}   # the defaults
+    fifo = load_space(write(tmp_path, {**GOOD, "strategy": {"scheduler": "fifo", "searcher": "random"}}, "f.yaml"))
+    assert fifo.strategy == {"scheduler": "fifo", "searcher": "random"}
+    assert diff_canonical(space.canonical(), fifo.canonical()) == [
+        'strategy.scheduler: "asha" -> "fifo"', 'strategy.searcher: "tpe" -> "random"']
 
 
 @pytest.mark.parametrize("key,spec,fragment", [
@@ -76,6 +81,8 @@ def test_bad_search_key_names_file_and_key(tmp_path, key, spec, fragment):
     ({"resources": {"tpus": 1}}, "resources.tpus"),
     ({"mode": "maximise"}, "mode"),
     ({"serach": {}}, "unknown top-level key 'serach'"),
+    ({"strategy": {"scheduler": "hyperband"}}, "strategy.scheduler: expected one of asha, fifo"),
+    ({"strategy": {"sampler": "tpe"}}, "strategy.sampler: unknown key"),
 ])
 def test_bad_top_level_names_file_and_key(tmp_path, patch, fragment):
     doc = {**GOOD, **patch}

@@ -117,6 +117,33 @@ def test_end_to_end_study_has_pruned_not_partial_complete(experiment):
             assert max(t.intermediate_values) == 3
 
 
+def test_fifo_random_strategy_runs_every_trial_to_its_budget(tmp_path, ray_runtime, micro_data_config):
+    # the baseline `ascbench bench asha` compares against: no early stopping, uniform random sampling
+    from harness.tune.run import TuneOptions, run_tune
+
+    doc = {**SPACE, "budget": {**SPACE["budget"], "samples": 3, "max_epochs": 2},
+           "strategy": {"scheduler": "fifo", "searcher": "random"}}
+    opts = TuneOptions(space=str(space_file(tmp_path, doc)), name="fifo", storage=str(tmp_path / "runs"),
+                       overrides=micro_overrides(micro_data_config))
+    assert run_tune(opts) == 0
+    exp = tmp_path / "runs" / "fifo"
+    df = pd.read_parquet(exp / "results.parquet")
+    assert len(df) == 3 and (df["status"] == FINISHED).all() and (df["epochs"] == 2).all()
+    with open(sorted(glob.glob(str(exp / "searcher-state-*.pkl")))[-1], "rb") as fh:
+        state = pickle.load(fh)
+    study = state["searcher"]._ot_study if "searcher" in state else state["_ot_study"]
+    assert isinstance(study.sampler, optuna.samplers.RandomSampler)
+    # seeded: the same three configurations as a fresh seeded random sampler draws
+    expected = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), direction="maximize")
+    sample = DefineByRun(build_space(doc, "inline").search)
+    lrs = []
+    for _ in range(3):
+        trial = expected.ask()
+        sample(trial)
+        lrs.append(trial.params["train.lr"])
+    assert sorted(df["config/train.lr"]) == pytest.approx(sorted(lrs))
+
+
 def test_best_config_reproduces_with_train(experiment, tmp_path):
     from harness.train.config import load_config
     from harness.train.run import run_training

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .space import Dist, Space, diff_canonical, load_space
+from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, storage_root
 
 SPACE_FILE = "space.json"
@@ -51,7 +51,8 @@ def space_from_canonical(doc: dict, source: str) -> Space:
                           high=d.get("high"), step=d.get("step"),
                           when={k: tuple(v) for k, v in d.get("when", {}).items()}))
     return Space(source=source, metric=doc["metric"], mode=doc["mode"], seed=doc["seed"], budget=doc["budget"],
-                 resources=doc["resources"], base=doc["base"], search=tuple(dists))
+                 resources=doc["resources"], strategy={**STRATEGY_DEFAULTS, **doc.get("strategy", {})},
+                 base=doc["base"], search=tuple(dists))
 
 
 def data_overrides(metadata: str | None, audio_dir: str | None, source: str | None) -> dict[str, Any]:
@@ -126,7 +127,7 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
 
 def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None):
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from .progress import ProgressCallback
     from .results import ResultsCallback
@@ -145,8 +146,11 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
                              "start it again under a new --name")
         return Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
     b = space.budget
-    scheduler = ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
-                              grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
+    if space.strategy["scheduler"] == "fifo":   # every trial runs its whole epoch budget
+        scheduler = FIFOScheduler()
+    else:
+        scheduler = ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
+                                  grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=make_searcher(space, study_name=exp.name), scheduler=scheduler,

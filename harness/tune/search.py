@@ -91,9 +91,17 @@ class PruningOptunaSearch(OptunaSearch):
         return self._ot_study
 
 
+def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
+    """The seeded Optuna sampler the space's `strategy.searcher` names."""
+    if space.strategy["searcher"] == "random":
+        return optuna.samplers.RandomSampler(seed=space.seed)
+    return optuna.samplers.TPESampler(seed=space.seed)
+
+
 def make_searcher(space: Space, study_name: str) -> ConcurrencyLimiter:
-    """Seeded TPE, one study per experiment (OptunaSearch reuses a same-named study otherwise)."""
-    sampler = optuna.samplers.TPESampler(seed=space.seed)
+    """Seeded TPE (or uniform random), one study per experiment (OptunaSearch reuses a same-named
+    study otherwise)."""
+    sampler = make_sampler(space)
     searcher = PruningOptunaSearch(
         space=DefineByRun(space.search), metric=space.metric, mode=space.mode, sampler=sampler,
         study_name=study_name, max_epochs=space.budget["max_epochs"],

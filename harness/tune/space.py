@@ -12,6 +12,7 @@ Format (see README "Tuning")::
     budget: {samples: 6, max_epochs: 4, grace_period: 1, reduction_factor: 2,
              max_concurrent: 2, max_failures: 1}
     resources: {cpus: 1, gpus: 0}          # per trial; fractional gpus allowed
+    strategy: {scheduler: asha, searcher: tpe}   # defaults; fifo / random are the baselines
     base: {model: {name: ascmamba_tiny}, pseudo.mode: none}   # nested or dotted
     search:
       train.lr: {loguniform: [1.0e-4, 1.0e-2]}
@@ -35,7 +36,11 @@ from ..train.config import RunConfig, compose_config, from_dict, to_dict
 from .trainable import merge_params
 
 KINDS = ("choice", "uniform", "loguniform", "int")
-TOP_KEYS = {"metric", "mode", "seed", "budget", "resources", "base", "search"}
+TOP_KEYS = {"metric", "mode", "seed", "budget", "resources", "strategy", "base", "search"}
+# how trials are chosen and stopped; asha + tpe is the product, fifo + random the baseline
+# `ascbench bench asha` measures it against
+STRATEGY_CHOICES = {"scheduler": ("asha", "fifo"), "searcher": ("tpe", "random")}
+STRATEGY_DEFAULTS = {"scheduler": "asha", "searcher": "tpe"}
 BUDGET_DEFAULTS = {"samples": 8, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2,
                    "max_concurrent": 2, "max_failures": 1}
 RESOURCE_DEFAULTS = {"cpus": 1.0, "gpus": 0.0}
@@ -74,6 +79,7 @@ class Space:
     seed: int
     budget: dict[str, int]
     resources: dict[str, float]
+    strategy: dict[str, str]      # scheduler (asha | fifo), searcher (tpe | random)
     base: dict                    # the full RunConfig dict every trial starts from
     search: tuple[Dist, ...]
 
@@ -86,7 +92,7 @@ class Space:
         return {
             "metric": self.metric, "mode": self.mode, "seed": self.seed,
             "budget": dict(self.budget), "resources": dict(self.resources),
-            "base": self.base, "search": {d.key: d.to_dict() for d in self.search},
+            "strategy": dict(self.strategy), "base": self.base, "search": {d.key: d.to_dict() for d in self.search},
         }
 
 
@@ -263,6 +269,17 @@ def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, 
     if res["cpus"] <= 0 and res["gpus"] <= 0:
         raise ValueError(f"{where}: resources: a trial needs some cpus or gpus")
 
+    strategy = dict(STRATEGY_DEFAULTS)
+    strategy_raw = raw.get("strategy") or {}
+    if not isinstance(strategy_raw, dict):
+        raise ValueError(f"{where}: strategy: expected a mapping like {{scheduler: asha, searcher: tpe}}")
+    for key, value in strategy_raw.items():
+        if key not in STRATEGY_CHOICES:
+            raise ValueError(f"{where}: strategy.{key}: unknown key (allowed: {', '.join(STRATEGY_CHOICES)})")
+        if value not in STRATEGY_CHOICES[key]:
+            raise ValueError(f"{where}: strategy.{key}: expected one of {', '.join(STRATEGY_CHOICES[key])}, got {value!r}")
+        strategy[key] = value
+
     base_raw = raw.get("base") or {}
     if not isinstance(base_raw, dict):
         raise ValueError(f"{where}: base: expected a mapping of config keys")
@@ -305,7 +322,7 @@ def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, 
         _check_values(where, base, dist)
         dists.append(dist)
     return Space(source=str(source), metric=metric, mode=mode, seed=seed, budget=budget, resources=res,
-                 base=base, search=_dependency_order(where, dists))
+                 strategy=strategy, base=base, search=_dependency_order(where, dists))
 
 
 def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
