@@ -1,36 +1,30 @@
 """`ascbench tune --address` on a real two-node Ray cluster on loopback; the worker node is
 killed mid-run and the experiment still completes with every trial exactly once.
 
-Two nodes from `ray.cluster_utils.Cluster` (head + one worker, 1 CPU each, both bound to
-127.0.0.1, no dashboard, Ray's default authentication settings), started by this test and
-removed by it: never `ray stop`. The tune driver runs in a subprocess because this pytest
-process may already hold the session-wide local runtime (one cluster per driver process).
-
-Loopback on Linux: Ray rewrites a 127.0.0.1 bootstrap address to the machine's outward IP
-unless `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0` (the single-machine mode it uses on macOS), so
-the nodes are started on 127.0.0.1 and the driver (and every Ray worker, which inherits the
-raylet's environment) gets that variable; the nodes then listen on loopback only.
+Two nodes from `harness.local_cluster.loopback_cluster` (head + one worker, 1 CPU each, both
+bound to 127.0.0.1; its docstring says why loopback needs `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`
+and a short `RAY_TMPDIR`), started by this test and removed by it: never `ray stop`. The tune
+driver runs in a subprocess because this pytest process may already hold the session-wide
+local runtime (one cluster per driver process); it inherits those environment variables.
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from harness.local_cluster import LOOPBACK, loopback_cluster
 from harness.tune.results import FINISHED
 from processes import kill_group
 
 REPO = Path(__file__).resolve().parents[1]
-LOOPBACK = "127.0.0.1"
 
 SPACE = {
     "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
@@ -41,26 +35,6 @@ SPACE = {
     "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
     "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
 }
-
-
-@contextlib.contextmanager
-def loopback_cluster():
-    """Head + one worker node on 127.0.0.1 with 1 CPU each, in a short RAY_TMPDIR (socket paths)."""
-    from ray.cluster_utils import Cluster
-
-    tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")
-    os.environ["RAY_TMPDIR"] = tmp
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    node = {"num_cpus": 1, "node_ip_address": LOOPBACK, "include_dashboard": False}
-    cluster = Cluster(initialize_head=True, connect=False, head_node_args=dict(node))
-    try:
-        worker = cluster.add_node(**node)
-        yield cluster, worker
-    finally:
-        for n in list(cluster.worker_nodes):   # only the nodes this test started
-            cluster.remove_node(n, allow_graceful=False)
-        if cluster.head_node is not None:
-            cluster.remove_node(cluster.head_node, allow_graceful=False)
 
 
 def test_tune_on_two_node_cluster_survives_worker_node_loss(tmp_path, micro_data_config):
@@ -76,7 +50,7 @@ def test_tune_on_two_node_cluster_survives_worker_node_loss(tmp_path, micro_data
 
 
 def run_on_cluster(tmp_path: Path, cache_dir: str) -> None:
-    with loopback_cluster() as (cluster, worker):
+    with loopback_cluster(nodes=2, cpus_per_node=1) as (cluster, (worker,)):
         _run_on_cluster(cluster, worker, tmp_path, cache_dir)
     print("CLUSTER-OK")
 

@@ -1,21 +1,20 @@
-"""`ascbench bench overhead`: what Ray Tune costs per trial, measured on a small real tune.
+"""`ascbench bench overhead`: what ascbench's Ray tuner costs against a bare Optuna study.
 
-Runs `ascbench tune` (the real driver: ASHA, Optuna, checkpoints every epoch, reused actors)
-on cpmobile with a handful of trials, and times every trial from the driver's side with a
-Tune callback (monotonic clock): trial start (Ray launches it) -> first epoch reported ->
-trial end. Each reported epoch carries `time/epoch_s` (its training and validation steps,
-measured inside the trial), so per trial
+One small search (same space, sampler seed, trials, epoch budget and ASHA-rule pruning, two
+trials at a time) is run three ways, alternating which goes first:
 
-    time to first epoch  = first report - start
-    start-up             = time to first epoch - the first epoch's own `time/epoch_s`
-    outside share        = 1 - sum(time/epoch_s) / (end - start)
+- ascbench's tuner: the real `run_tune` (Ray started and stopped, seeded TPE behind a
+  concurrency limiter, ASHA, a checkpoint every epoch, reused actors);
+- the reference, a bare Optuna study in a process pool of the same size (`bare_optuna`:
+  SuccessiveHalvingPruner, no checkpoints, no fault tolerance, no cluster);
+- the training steps alone: every trial's `time/epoch_s` (training + validation, measured
+  inside the trial) summed and divided by the slots, the wall time with zero overhead.
 
-the rest being worker start or reuse, building the `Trial` (opening the cache, the model),
-checkpoint writes and reports. A trial on a fresh worker process (the first `max_concurrent`,
-or one after a crash) is timed from that process's own start (from /proc, by the result's
-`pid`), since Ray's trial-start event comes only once the actor exists; later trials reuse
-those workers (`reuse_actors=True`) and are timed from Ray's trial start. Both groups are
-summarised apart.
+Per way: wall time, trial-epochs run (pruning decisions may differ, so wall per trial-epoch
+too), the share of wall x slots spent outside training and evaluation, and per trial the
+latency from hand-off to first reported epoch, for fresh worker processes and reused ones.
+Ray's trial-start event comes only once the actor exists, so a trial on a fresh worker is
+timed from that process's own start (from /proc, by the result's `pid`).
 """
 from __future__ import annotations
 
@@ -30,19 +29,22 @@ from typing import Any
 import yaml
 from ray.tune import Callback
 
+from ..tune.space import Space
+
 EPOCH_KEY = "time/epoch_s"
 
 
 def _space(quick: bool) -> dict:
-    epochs = 2 if quick else 3
+    """The small search every way runs: ASHA (grace 1, rf 2) with seeded TPE, 2 trials at a time."""
+    samples, epochs = (6, 2) if quick else (8, 4)
     return {
         "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
-        # grace_period = max_epochs: no ASHA stops, every trial runs its whole budget
-        "budget": {"samples": 6, "max_epochs": epochs, "grace_period": epochs, "reduction_factor": 2,
+        "budget": {"samples": samples, "max_epochs": epochs, "grace_period": 1, "reduction_factor": 2,
                    "max_concurrent": 2, "max_failures": 0},
         "resources": {"cpus": 1},
+        "strategy": {"scheduler": "asha", "searcher": "tpe"},
         "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-        "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
+        "search": {"train.lr": {"loguniform": [1.0e-3, 3.0e-2]}, "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]}},
     }
 
 
@@ -103,46 +105,40 @@ def _summary(rows: list[dict]) -> dict:
         "first_epoch_s_median": statistics.median(r["to_first_epoch_s"] for r in rows),
         "startup_s_median": statistics.median(r["startup_s"] for r in rows),
         "outside_share": 1.0 - inside / wall if wall > 0 else float("nan"),
-        "outside_share_median": statistics.median(r["outside_share"] for r in rows),
     }
 
 
-def run_overhead_benchmark(quick: bool = False) -> dict:
-    """Run a 6-trial cpmobile tune (micro preset when quick, tiny otherwise), 2 trials at once."""
+def _way(name: str, wall_s: float, rows: list[dict], slots: int) -> dict:
+    """One way of running the search: its wall time, work done and the slot time left over."""
+    epochs_s = sum(r["epochs_s"] for r in rows)
+    trial_epochs = sum(r["epochs"] for r in rows)
+    return {
+        "way": name, "wall_s": wall_s, "trials": len(rows), "trial_epochs": trial_epochs, "epochs_s": epochs_s,
+        # of the wall time x concurrent slots, the part not spent in a training or evaluation step
+        "outside_share": 1.0 - epochs_s / (wall_s * slots) if wall_s > 0 else float("nan"),
+        "wall_per_trial_epoch_s": wall_s / trial_epochs if trial_epochs else float("nan"),
+        "fresh": _summary([r for r in rows if r["actor"] == "fresh"]),
+        "reused": _summary([r for r in rows if r["actor"] == "reused"]),
+        "rows": rows,
+    }
+
+
+def _run_ray(space_file: Path, tmp: Path, preset: str, cache: str, name: str) -> dict:
+    """ascbench's tuner (the real `run_tune`: Ray started and shut down, checkpoints every epoch)."""
     import ray
 
-    from ..data.prepare import DataConfig, prepare_data
     from ..tune import run as tune_run
 
-    space = _space(quick)
-    preset = "micro" if quick else "tiny"
     timer = TrialTimer()
-    original = tune_run.build_tuner
-
-    def build_with_timer(*args: Any, **kwargs: Any):
-        tuner = original(*args, **kwargs)
-        # the driver builds its own RunConfig; add the timer to its callbacks (same list object)
-        tuner._local_tuner.get_run_config().callbacks.append(timer)
-        return tuner
-
-    with tempfile.TemporaryDirectory(prefix="ascbench-overhead-") as tmp:
-        path = Path(tmp) / "overhead.yaml"
-        path.write_text(yaml.safe_dump(space, sort_keys=False))
-        cache = str(Path(tmp) / "cache")
-        t_prep = time.monotonic()
-        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)
-        prep_s = time.monotonic() - t_prep
-        opts = tune_run.TuneOptions(space=str(path), name="overhead", storage=str(Path(tmp) / "runs"),
-                                    overrides={"data.preset": preset, "data.cache_dir": cache})
-        started_here = not ray.is_initialized()
-        tune_run.build_tuner = build_with_timer
-        t0 = time.monotonic()
-        try:
-            rc = tune_run.run_tune(opts, stream=io.StringIO())
-        finally:
-            tune_run.build_tuner = original
-        total_s = time.monotonic() - t0
-
+    opts = tune_run.TuneOptions(space=str(space_file), name=name, storage=str(tmp / "runs"),
+                                overrides={"data.preset": preset, "data.cache_dir": cache})
+    if ray.is_initialized():
+        raise RuntimeError("bench overhead times Ray's own start and shutdown: run it without a Ray runtime up")
+    t0 = time.monotonic()
+    rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=(timer,))
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise RuntimeError(f"the Ray tune run exited {rc}")
     rows = []
     seen_pids: set = set()
     for tid in timer.order:
@@ -156,47 +152,107 @@ def run_overhead_benchmark(quick: bool = False) -> dict:
         start = rec["start"]
         if fresh and rec["process_age_s"] is not None:
             start = min(start, rec["first"] - rec["process_age_s"])
-        wall = rec["end"] - start
         to_first = rec["first"] - start
-        epochs_s = sum(rec["epoch_s"])
-        rows.append({
-            "trial_id": tid, "actor": "fresh" if fresh else "reused", "pid": rec["pid"],
-            "epochs": len(rec["epoch_s"]), "wall_s": wall, "epochs_s": epochs_s,
-            "to_first_epoch_s": to_first, "first_epoch_s": rec["epoch_s"][0],
-            "startup_s": to_first - rec["epoch_s"][0],
-            "in_trainable_setup_s": rec["first_iter_s"] - rec["epoch_s"][0],
-            "outside_share": 1.0 - epochs_s / wall if wall > 0 else float("nan"),
-        })
-    return {
-        "rc": rc, "model": "cpmobile", "preset": preset, "samples": space["budget"]["samples"],
-        "epochs_per_trial": space["budget"]["max_epochs"], "max_concurrent": space["budget"]["max_concurrent"],
-        "ray_started_here": started_here, "prepare_s": prep_s, "total_s": total_s,
-        "rows": rows, "all": _summary(rows),
-        "fresh": _summary([r for r in rows if r["actor"] == "fresh"]),
-        "reused": _summary([r for r in rows if r["actor"] == "reused"]),
-    }
+        rows.append(_row(tid, fresh, rec["pid"], rec["epoch_s"], rec["end"] - start, to_first))
+    return _way("ascbench tune (Ray Tune, ASHA + TPE)", wall, rows, slots=2)
+
+
+def _run_bare(space: Space, tmp: Path) -> dict:
+    from .bare_optuna import run_bare_optuna
+
+    result = run_bare_optuna(space, tmp)
+    rows, seen_pids = [], set()
+    for r in result["rows"]:
+        fresh = r["pid"] not in seen_pids
+        seen_pids.add(r["pid"])
+        # from the moment the trial was handed to the pool (a fresh worker: spawn, imports, study load)
+        first_report = r["first_epoch_start"] + r["epoch_s"][0]
+        rows.append(_row(str(r["number"]), fresh, r["pid"], r["epoch_s"], r["ended"] - r["submitted"],
+                         first_report - r["submitted"]))
+    return _way("bare Optuna (SuccessiveHalving + TPE, process pool)", result["wall_s"], rows, slots=2)
+
+
+def _row(trial: str, fresh: bool, pid: Any, epoch_s: list[float], wall: float, to_first: float) -> dict:
+    return {"trial": trial, "actor": "fresh" if fresh else "reused", "pid": pid, "epochs": len(epoch_s),
+            "wall_s": wall, "epochs_s": sum(epoch_s), "to_first_epoch_s": to_first,
+            "startup_s": to_first - epoch_s[0]}
+
+
+def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict:
+    """The same small search run by ascbench's Ray tuner and by a bare Optuna study (alternating
+    which goes first over `reps` repetitions), plus the training steps alone summed."""
+    from ..data.prepare import DataConfig, prepare_data
+    from ..tune.space import build_space
+
+    doc = _space(quick)
+    preset = "micro" if quick else "tiny"
+    reps = reps or (1 if quick else 2)
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="ascbench-overhead-") as tmp_name:
+        tmp = Path(tmp_name)
+        cache = str(tmp / "cache")
+        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)  # neither way pays for it
+        space_file = tmp / "overhead.yaml"
+        space_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        space = build_space(doc, str(space_file), overrides={"data.preset": preset, "data.cache_dir": cache})
+        for rep in range(reps):
+            ways = {}
+            order = ("ray", "bare") if rep % 2 == 0 else ("bare", "ray")
+            for way in order:
+                work = tmp / f"{way}-{rep}"
+                work.mkdir()
+                ways[way] = (_run_ray(space_file, work, preset, cache, f"overhead{rep}") if way == "ray"
+                             else _run_bare(space, work))
+            results.append(_compare(ways["ray"], ways["bare"], slots=doc["budget"]["max_concurrent"], order=order))
+    b = doc["budget"]
+    ratios = [r["ratio_wall"] for r in results]
+    return {"model": "cpmobile", "preset": preset, "samples": b["samples"], "max_epochs": b["max_epochs"],
+            "grace_period": b["grace_period"], "reduction_factor": b["reduction_factor"],
+            "max_concurrent": b["max_concurrent"], "reps": results, "ratio_wall_median": statistics.median(ratios),
+            "ratio_per_trial_epoch_median": statistics.median(r["ratio_per_trial_epoch"] for r in results),
+            "goal_ratio": GOAL_RATIO}
+
+
+GOAL_RATIO = 1.3
+
+
+def _compare(ray_way: dict, bare: dict, slots: int, order: tuple[str, str]) -> dict:
+    """Both ways against each other and against their own training steps alone (summed over
+    trials, divided by the concurrent slots: the wall time with zero overhead)."""
+    return {"order": list(order), "ray": ray_way, "bare": bare,
+            "training_alone_s": {"ray": ray_way["epochs_s"] / slots, "bare": bare["epochs_s"] / slots},
+            "ratio_wall": ray_way["wall_s"] / bare["wall_s"],
+            "ratio_per_trial_epoch": ray_way["wall_per_trial_epoch_s"] / bare["wall_per_trial_epoch_s"]}
 
 
 def format_overhead_table(r: dict) -> str:
     lines = [
-        f"per-trial Ray Tune overhead: {r['samples']} trials of {r['model']} on the {r['preset']} preset, "
-        f"{r['epochs_per_trial']} epochs each, {r['max_concurrent']} at once (reuse_actors on)",
-        f"total {r['total_s']:.1f}s for the tune call "
-        f"({'incl. starting Ray' if r['ray_started_here'] else 'Ray already up'}); "
-        f"data preparation before it {r['prepare_s']:.1f}s; exit code {r['rc']}",
-        f"{'trial':10s} {'actor':7s} {'epochs':>6s} {'wall s':>7s} {'train+eval s':>12s} {'to 1st ep s':>11s} "
-        f"{'start-up s':>10s} {'in-trial setup s':>16s} {'outside':>8s}",
+        f"tuner overhead: one search ({r['samples']} trials of {r['model']} on the {r['preset']} preset, up to "
+        f"{r['max_epochs']} epochs, early stopping at rungs {r['grace_period']} x {r['reduction_factor']}^k, "
+        f"seeded TPE, {r['max_concurrent']} trials at a time) run three ways; reference: bare Optuna",
+        f"{'rep':>3s} {'way':52s} {'wall s':>7s} {'trials':>6s} {'trial-ep':>8s} {'train+eval s':>12s} "
+        f"{'outside':>7s} {'s/trial-ep':>10s} {'1st ep fresh':>12s} {'1st ep reused':>13s}",
     ]
-    for row in r["rows"]:
-        lines.append(f"{row['trial_id']:10s} {row['actor']:7s} {row['epochs']:6d} {row['wall_s']:7.1f} "
-                     f"{row['epochs_s']:12.1f} {row['to_first_epoch_s']:11.1f} {row['startup_s']:10.1f} "
-                     f"{row['in_trainable_setup_s']:16.2f} {row['outside_share']:7.0%}")
-    for group in ("fresh", "reused", "all"):
-        s = r[group]
-        if not s.get("trials"):
-            continue
-        lines.append(f"{group:7s} ({s['trials']} trials): median time to first epoch {s['first_epoch_s_median']:.1f}s "
-                     f"(start-up {s['startup_s_median']:.1f}s before the first epoch's own steps); share of trial "
-                     f"wall time outside training+evaluation {s['outside_share']:.0%} (pooled), "
-                     f"{s['outside_share_median']:.0%} (median)")
+    for i, rep in enumerate(r["reps"]):
+        for key in ("ray", "bare"):
+            w = rep[key]
+            fresh, reused = w["fresh"], w["reused"]
+            lines.append(
+                f"{i:3d} {w['way']:52s} {w['wall_s']:7.1f} {w['trials']:6d} {w['trial_epochs']:8d} "
+                f"{w['epochs_s']:12.1f} {w['outside_share']:7.0%} {w['wall_per_trial_epoch_s']:10.2f} "
+                f"{_median(fresh):>12s} {_median(reused):>13s}")
+        lines.append(f"{i:3d} {'training steps alone (summed / ' + str(r['max_concurrent']) + ' slots)':52s} "
+                     f"{rep['training_alone_s']['bare']:7.1f}   (Ray run's own steps: {rep['training_alone_s']['ray']:.1f})")
+        lines.append(f"{i:3d} ascbench / bare Optuna: wall {rep['ratio_wall']:.2f}x, per trial-epoch "
+                     f"{rep['ratio_per_trial_epoch']:.2f}x (ran {' then '.join(rep['order'])})")
+    met = r["ratio_wall_median"] <= r["goal_ratio"]
+    lines.append(f"median ascbench / bare Optuna wall time: {r['ratio_wall_median']:.2f}x "
+                 f"(goal <= {r['goal_ratio']}x: {'met' if met else 'NOT met'}); per trial-epoch "
+                 f"{r['ratio_per_trial_epoch_median']:.2f}x. 'outside' = share of wall time x slots not in a "
+                 "training or evaluation step; '1st ep' = median s from a trial's hand-off to its first "
+                 "epoch's report, fresh worker process vs reused")
     return "\n".join(lines)
+
+
+def _median(summary: dict) -> str:
+    return f"{summary['first_epoch_s_median']:.1f}" if summary.get("trials") else "-"

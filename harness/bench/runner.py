@@ -34,8 +34,22 @@ def _overhead(quick: bool) -> tuple[dict, str]:
     return result, format_overhead_table(result)
 
 
+def _scale(quick: bool) -> tuple[dict, str]:
+    from .scale import format_scale_table, run_scale_benchmark
+
+    result = run_scale_benchmark(quick=quick)
+    return result, format_scale_table(result)
+
+
+def _asha(quick: bool) -> tuple[dict, str]:
+    from .asha import format_asha_table, run_asha_benchmark
+
+    result = run_asha_benchmark(quick=quick)
+    return result, format_asha_table(result)
+
+
 BENCHMARKS: dict[str, Callable[[bool], tuple[dict, str]]] = {"scan": _scan, "data": _data, "train": _train,
-                                                             "overhead": _overhead}
+                                                             "overhead": _overhead, "asha": _asha, "scale": _scale}
 
 
 def run_benchmark(name: str, quick: bool = False, out: str | None = None) -> int:

@@ -125,7 +125,8 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     return exp, space
 
 
-def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None):
+def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
+                callbacks: tuple = ()):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -157,15 +158,16 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
                                     num_samples=b["samples"], reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=exp.name, storage_path=exp.storage, verbose=1 if verbose else 0,
-            callbacks=[ResultsCallback(exp, space), ProgressCallback(space, exp.name, stream=stream)],
+            callbacks=[ResultsCallback(exp, space), ProgressCallback(space, exp.name, stream=stream), *callbacks],
             failure_config=tune.FailureConfig(max_failures=b["max_failures"]),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         ),
     )
 
 
-def run_tune(opts: TuneOptions, stream=None) -> int:
-    """Run (or resume) one experiment; 0 when every trial ended, 130 when interrupted."""
+def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
+    """Run (or resume) one experiment; 0 when every trial ended, 130 when interrupted.
+    `callbacks` are extra Ray Tune callbacks (the benchmarks time trials with them)."""
     _quiet(opts.verbose)
     exp, space = resolve_experiment(opts)
     out = stream or sys.stdout
@@ -177,7 +179,7 @@ def run_tune(opts: TuneOptions, stream=None) -> int:
     started = _start_ray(opts.address, space.resources["cpus"], opts.verbose)
     t0 = time.monotonic()
     try:
-        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream)
+        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
         tuner.fit()
     finally:
         if started:

@@ -1,0 +1,196 @@
+"""`ascbench bench asha`: how much sooner ASHA + TPE gets to a good model than FIFO random search.
+
+Per repetition r (sampler seed r, everything else equal), the same space, number of trials,
+epoch budget and concurrency are tuned twice on the synthetic corpus with the real tuner:
+
+- the reference: FIFO scheduling (every trial runs its whole epoch budget) with seeded
+  uniform random sampling;
+- ascbench's default: ASHA early stopping with seeded TPE.
+
+Every reported epoch is logged by a Tune callback in arrival order. The target is FIFO's
+best validation macro accuracy minus 1 point; for each run the benchmark finds the first
+epoch report at which the running best reaches the target and counts the trial-epochs
+reported up to then (the compute spent) and the wall time since the experiment started.
+A run that never reaches the target counts as not reached (its whole budget, ratio
+undefined), never as a partial success. Goal: ASHA needs at most 1/3 of FIFO's trial-epochs.
+
+Ray is started once for all runs, so start-up is in neither side's wall time.
+"""
+from __future__ import annotations
+
+import io
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ray.tune import Callback
+
+GOAL_RATIO = 1 / 3
+TOLERANCE = 0.01          # "within 1 point" of macro accuracy
+METRIC = "val/best_macro_acc"
+
+
+def bench_space(quick: bool, seed: int, scheduler: str, searcher: str) -> dict:
+    """The searched space: training knobs of CP-Mobile with a wide learning-rate range, so that
+    configurations differ a lot. The first rung is at epoch 3: on `tiny` every CP-Mobile
+    trial still sits at chance after epochs 1 and 2 (one warm-up epoch of ~15 batches), so
+    a rung there would rank noise. Full: 24 trials of the default 12-epoch budget, rungs at
+    3 and 9; quick: 8 trials of 6 epochs, one rung at 3."""
+    samples, epochs, rf = (8, 6, 2) if quick else (24, 12, 3)
+    return {
+        "metric": METRIC, "mode": "max", "seed": seed,
+        "budget": {"samples": samples, "max_epochs": epochs, "grace_period": 3, "reduction_factor": rf,
+                   "max_concurrent": 2, "max_failures": 0},
+        "resources": {"cpus": 1},
+        "strategy": {"scheduler": scheduler, "searcher": searcher},
+        "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
+        "search": {
+            "train.lr": {"loguniform": [1.0e-4, 3.0e-2]},
+            "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]},
+            "train.mixup_alpha": {"choice": [0.0, 0.3]},
+            "train.label_smoothing": {"uniform": [0.0, 0.2]},
+        },
+    }
+
+
+class EpochLog(Callback):
+    """Every epoch report in the order the driver received it, with seconds since the experiment began."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self.t0: float | None = None
+        self.events: list[dict] = []
+
+    def setup(self, **info: Any) -> None:
+        self.t0 = time.monotonic()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        self.events.append({"t": time.monotonic() - self.t0, "trial": trial.trial_id,
+                            "epoch": int(result.get("epoch", 0)), "value": float(result[self.metric])})
+
+
+def time_to_target(events: list[dict], target: float) -> dict:
+    """Trial-epochs and seconds until the running best first reaches `target` (None if never)."""
+    best = float("-inf")
+    for count, event in enumerate(events, start=1):
+        best = max(best, event["value"])
+        if best >= target - 1e-9:
+            return {"reached": True, "trial_epochs": count, "seconds": event["t"]}
+    return {"reached": False, "trial_epochs": None, "seconds": None}
+
+
+def summarise_run(events: list[dict], wall_s: float, target: float) -> dict:
+    trials = {e["trial"] for e in events}
+    return {"best": max((e["value"] for e in events), default=float("nan")), "trials": len(trials),
+            "trial_epochs": len(events), "wall_s": wall_s, "to_target": time_to_target(events, target)}
+
+
+def compare_rep(fifo_events: list[dict], fifo_wall: float, asha_events: list[dict], asha_wall: float) -> dict:
+    """One repetition: the target from FIFO's best, both runs' cost to reach it, and the ratios."""
+    target = max(e["value"] for e in fifo_events) - TOLERANCE
+    fifo = summarise_run(fifo_events, fifo_wall, target)
+    asha = summarise_run(asha_events, asha_wall, target)
+    rep: dict[str, Any] = {"target": target, "fifo": fifo, "asha": asha, "epoch_ratio": None, "time_ratio": None}
+    if asha["to_target"]["reached"]:
+        rep["epoch_ratio"] = asha["to_target"]["trial_epochs"] / fifo["to_target"]["trial_epochs"]
+        rep["time_ratio"] = asha["to_target"]["seconds"] / max(fifo["to_target"]["seconds"], 1e-9)
+    return rep
+
+
+def _tune_once(doc: dict, tmp: Path, name: str, preset: str, cache: str) -> tuple[list[dict], float]:
+    from ..tune import run as tune_run
+
+    path = tmp / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    log = EpochLog(METRIC)
+    opts = tune_run.TuneOptions(space=str(path), name=name, storage=str(tmp / "runs"),
+                                overrides={"data.preset": preset, "data.cache_dir": cache})
+    t0 = time.monotonic()
+    rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=(log,))
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise RuntimeError(f"bench asha: the {name} tune exited {rc}")
+    return log.events, wall
+
+
+def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
+    """`reps` repetitions of FIFO + random vs ASHA + TPE (the order alternates per repetition)."""
+    import ray
+
+    from ..data.prepare import DataConfig, prepare_data
+    from ..tune import run as tune_run
+
+    preset = "tiny"   # micro is too small to learn anything in a few epochs: every trial ties at chance
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ascbench-asha-") as tmp_name:
+        tmp = Path(tmp_name)
+        cache = str(tmp / "cache")
+        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)
+        tune_run._quiet(False)
+        started = tune_run._start_ray(None, 1, verbose=False)
+        try:
+            for rep in range(reps):
+                runs = {}
+                order = ("fifo", "asha") if rep % 2 == 0 else ("asha", "fifo")
+                for kind in order:
+                    doc = bench_space(quick, seed=rep, scheduler=kind, searcher="random" if kind == "fifo" else "tpe")
+                    runs[kind] = _tune_once(doc, tmp, f"{kind}{rep}", preset, cache)
+                result = compare_rep(*runs["fifo"], *runs["asha"])
+                result.update({"seed": rep, "order": list(order)})
+                results.append(result)
+        finally:
+            if started:
+                ray.shutdown()
+    doc = bench_space(quick, 0, "asha", "tpe")
+    ratios = [r["epoch_ratio"] for r in results]
+    reached = [x for x in ratios if x is not None]
+    return {
+        "model": "cpmobile", "preset": preset, "reps": results, "samples": doc["budget"]["samples"],
+        "max_epochs": doc["budget"]["max_epochs"], "grace_period": doc["budget"]["grace_period"],
+        "reduction_factor": doc["budget"]["reduction_factor"], "max_concurrent": doc["budget"]["max_concurrent"],
+        "search": doc["search"], "tolerance": TOLERANCE, "goal_epoch_ratio": GOAL_RATIO,
+        "reached": len(reached),
+        # a repetition where ASHA never reached the target counts as infinitely costly in the median
+        "epoch_ratio_median": statistics.median([x if x is not None else float("inf") for x in ratios]),
+        "time_ratio_median": statistics.median([r["time_ratio"] if r["time_ratio"] is not None else float("inf")
+                                                for r in results]),
+    }
+
+
+def format_asha_table(r: dict) -> str:
+    lines = [
+        f"ASHA + TPE vs FIFO random search (reference): {r['samples']} trials of {r['model']} on the {r['preset']} "
+        f"preset, {r['max_epochs']} epochs each at most, ASHA grace {r['grace_period']} reduction "
+        f"{r['reduction_factor']}, {r['max_concurrent']} at a time; target = FIFO's best "
+        f"{METRIC} - {r['tolerance'] * 100:.0f} point",
+        f"{'seed':>4s} {'target':>7s} {'FIFO best':>9s} {'ASHA best':>9s} {'FIFO ep to tgt/all':>18s} "
+        f"{'ASHA ep to tgt/all':>18s} {'FIFO s to tgt':>13s} {'ASHA s to tgt':>13s} {'epochs':>7s} {'time':>6s}",
+    ]
+    for rep in r["reps"]:
+        f, a = rep["fifo"], rep["asha"]
+
+        def cost(run: dict, key: str, fmt: str) -> str:
+            value = run["to_target"][key]
+            return "never" if value is None else format(value, fmt)
+
+        lines.append(
+            f"{rep['seed']:4d} {rep['target']:7.1%} {f['best']:9.1%} {a['best']:9.1%} "
+            f"{cost(f, 'trial_epochs', 'd') + '/' + str(f['trial_epochs']):>18s} "
+            f"{cost(a, 'trial_epochs', 'd') + '/' + str(a['trial_epochs']):>18s} "
+            f"{cost(f, 'seconds', '.0f'):>13s} {cost(a, 'seconds', '.0f'):>13s} "
+            f"{_ratio(rep['epoch_ratio']):>7s} {_ratio(rep['time_ratio']):>6s}")
+    met = r["epoch_ratio_median"] <= r["goal_epoch_ratio"]
+    lines.append(
+        f"median ASHA / FIFO trial-epochs to the target: {_ratio(r['epoch_ratio_median'])} over {len(r['reps'])} "
+        f"repetitions (ASHA reached it in {r['reached']}); goal <= 0.33x: {'met' if met else 'NOT met'}; "
+        f"wall time to the target: {_ratio(r['time_ratio_median'])}")
+    return "\n".join(lines)
+
+
+def _ratio(x: float | None) -> str:
+    return "never" if x is None or x == float("inf") else f"{x:.2f}x"

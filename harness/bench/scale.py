@@ -1,0 +1,219 @@
+"""`ascbench bench scale`: trials per hour of one search on one Ray node vs. a two-node Ray
+cluster on loopback with the same CPUs per node (the reference: the one-node run, measured
+in the same invocation). Goal: two nodes at least 1.8x the trials per hour of one.
+
+Both phases run the same search, each on a fresh `harness.local_cluster` cluster in its own
+child process (`harness.bench.scale_phase`), through the real driver (`ascbench tune
+--address`): cpmobile, no pseudo-labels, batch 16, one CPU per trial, a FIFO scheduler and a
+seeded random searcher, so both phases train the same configurations for the same fixed
+epochs (equal work, no early stopping). `max_concurrent` is the bigger cluster's CPU count,
+so the one-node run is held back by its CPUs, not by the concurrency limit. The feature cache
+is built before either phase.
+
+Per phase: `wall`, the tune subprocess from start to exit (what a user waits for, including
+interpreter start, joining the cluster and the results table), and `span`, from the first
+trial's first epoch start to the last trial's last report (the steady-state rate; it leaves
+out the driver's start and the first worker process's start). Trial times come from each
+trial's `result.json`: `timestamp` is whole seconds, so a trial's start (first report's
+timestamp minus its `time_this_iter_s`) and end (last report's timestamp) are taken at the
+middle of their one-second window; `peak concurrent` counts only overlaps longer than that
+second, so two trials run back to back on one CPU never count as concurrent.
+
+Sizes, for the 2-core development machine (cpmobile: about 1.7 s per tiny epoch on one
+thread): the full run is 16 trials x 4 epochs on the tiny preset, about 7 s of training per
+trial, so the fixed costs (driver start and join, a fresh worker process per node: about
+10 s) stay a small share of the one-node run's couple of minutes; the whole benchmark takes
+about 4-5 minutes. `--quick` is 4 trials x 2 epochs on the micro preset (under a minute):
+sub-second trials, a smoke run whose ratio is all start-up cost, not a measurement.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+GOAL = 1.8                  # two nodes / one node, trials per hour
+TIMESTAMP_RESOLUTION_S = 1.0
+NAME = "scale"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    preset: str
+    samples: int
+    epochs: int
+
+
+FULL = Sizes("tiny", 16, 4)
+QUICK = Sizes("micro", 4, 2)
+
+
+class PhaseFailed(ValueError):
+    """A phase did not finish every trial: its rate would not be comparable (a ValueError so
+    the command line reports it in one line)."""
+
+
+def scale_space(sizes: Sizes, max_concurrent: int) -> dict:
+    """The search both phases run: equal work (FIFO, fixed epochs, seeded random configurations)."""
+    return {
+        "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
+        "budget": {"samples": sizes.samples, "max_epochs": sizes.epochs, "grace_period": sizes.epochs,
+                   "max_concurrent": max_concurrent, "max_failures": 0},
+        "resources": {"cpus": 1},
+        "strategy": {"scheduler": "fifo", "searcher": "random"},
+        "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
+        "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
+    }
+
+
+def per_hour(trials: int, seconds: float) -> float:
+    return trials / seconds * 3600.0 if seconds > 0 else math.nan
+
+
+def trial_interval(rows: list[dict], resolution_s: float = TIMESTAMP_RESOLUTION_S) -> tuple[float, float]:
+    """(start, end) in Unix seconds of one trial from its result rows (whole-second timestamps,
+    each taken at the middle of its window)."""
+    first, last = rows[0], rows[-1]
+    start = first["timestamp"] + resolution_s / 2 - first["time_this_iter_s"]
+    return start, last["timestamp"] + resolution_s / 2
+
+
+def peak_concurrency(intervals: list[tuple[float, float]], tolerance_s: float = TIMESTAMP_RESOLUTION_S) -> int:
+    """Most intervals overlapping at once, counting only overlaps longer than `tolerance_s`."""
+    events = []
+    for start, end in intervals:
+        events += [(start, 1), (max(start, end - tolerance_s), -1)]
+    running = peak = 0
+    for _, step in sorted(events):   # at a tie an end (-1) sorts before a start (+1)
+        running += step
+        peak = max(peak, running)
+    return max(peak, 1) if intervals else 0
+
+
+def _read_rows(result_json: Path) -> list[dict]:
+    return [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
+
+
+def summarise_phase(phase: dict, exp_dir: Path, sizes: Sizes) -> dict:
+    """Rates, span and concurrency of one finished phase; PhaseFailed unless every trial finished."""
+    from ..tune.results import FINISHED, RESULTS
+
+    label = f"{phase['nodes']} node(s) x {phase['cpus_per_node']} CPU"
+    kept = f"tune log kept at {phase['log']}"
+    if phase["tune_rc"] != 0:
+        raise PhaseFailed(f"bench scale: {label}: ascbench tune exited {phase['tune_rc']}; {kept}")
+    csv = exp_dir / f"{RESULTS}.csv"
+    if not csv.exists():
+        raise PhaseFailed(f"bench scale: {label}: no {csv}; {kept}")
+    df = pd.read_csv(csv)
+    finished = int((df["status"] == FINISHED).sum())
+    if len(df) != sizes.samples or finished != sizes.samples:
+        counts = ", ".join(f"{v} {k}" for k, v in df["status"].value_counts().items())
+        raise PhaseFailed(f"bench scale: {label}: {finished}/{sizes.samples} trials finished ({counts}); {kept}")
+    trials = []
+    for row in df.itertuples(index=False):
+        rows = _read_rows(Path(row.path) / "result.json")
+        start, end = trial_interval(rows)
+        trials.append({"trial_id": row.trial_id, "lr": rows[-1]["config"]["train.lr"],
+                       "epochs": rows[-1]["epoch"], "pid": rows[-1]["pid"], "node_ip": rows[-1]["node_ip"],
+                       "start": start, "end": end, "wall_s": end - start})
+    intervals = [(t["start"], t["end"]) for t in trials]
+    span_s = max(e for _, e in intervals) - min(s for s, _ in intervals)
+    n = len(trials)
+    return {**phase, "trials": n, "span_s": span_s,
+            "per_hour_wall": per_hour(n, phase["tune_wall_s"]), "per_hour_span": per_hour(n, span_s),
+            "peak_concurrent": peak_concurrency(intervals), "worker_processes": len({t["pid"] for t in trials}),
+            "trial_wall_s_mean": sum(t["wall_s"] for t in trials) / n, "trial_rows": trials}
+
+
+def compare(one: dict, two: dict) -> dict:
+    """Two-node over one-node rates, by wall time (the goal) and in steady state."""
+    ratio_wall = two["per_hour_wall"] / one["per_hour_wall"]
+    ratio_span = two["per_hour_span"] / one["per_hour_span"]
+    same = sorted(round(t["lr"], 12) for t in one["trial_rows"]) == sorted(round(t["lr"], 12) for t in two["trial_rows"])
+    return {"ratio_wall": ratio_wall, "ratio_span": ratio_span, "goal": GOAL, "goal_met": ratio_wall >= GOAL,
+            "goal_met_steady": ratio_span >= GOAL, "same_configs": same}
+
+
+def _run_phase(work: Path, nodes: int, cpus_per_node: int, tune_args: list[str], timeout_s: float) -> dict:
+    tag = f"{nodes}x{cpus_per_node}"
+    out, log = work / f"phase-{tag}.json", work / f"tune-{tag}.log"
+    cmd = [sys.executable, "-m", "harness.bench.scale_phase", "--nodes", str(nodes),
+           "--cpus-per-node", str(cpus_per_node), "--out", str(out), "--log", str(log),
+           "--timeout", str(timeout_s), "--", *tune_args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 120,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if proc.returncode != 0 or not out.exists():
+        last = next((ln for ln in reversed(proc.stderr.splitlines()) if ln.strip()), "no output")
+        raise PhaseFailed(f"bench scale: the {tag} cluster phase exited {proc.returncode}: {last.strip()} "
+                          f"(work dir kept: {work})")
+    return json.loads(out.read_text())
+
+
+def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: float = 900.0) -> dict:
+    """Run the search on 1 node, then on 2 nodes, `cpus_per_node` CPUs each; compare trials per hour."""
+    from ..data.prepare import prepare_data
+    from ..train.config import from_dict
+    from ..tune.space import load_space
+
+    sizes = QUICK if quick else FULL
+    t_all = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="ascbench-scale-"))
+    space_file = work / "scale.yaml"
+    space_file.write_text(yaml.safe_dump(scale_space(sizes, max_concurrent=2 * cpus_per_node), sort_keys=False))
+    overrides = {"data.preset": sizes.preset, "data.cache_dir": str(work / "cache")}
+    # the cache the driver will look for: same config, same seed (run_tune's prepare then only opens it)
+    cfg = from_dict(load_space(str(space_file), overrides=overrides).base)
+    t0 = time.monotonic()
+    prepare_data(cfg.data, seed=cfg.seed, progress=False)
+    prepare_s = time.monotonic() - t0
+
+    phases = []
+    for nodes in (1, 2):
+        storage = work / f"runs-{nodes}x{cpus_per_node}"
+        tune_args = ["--space", str(space_file), "--name", NAME, "--storage", str(storage),
+                     *(f"{k}={v}" for k, v in overrides.items())]
+        phase = _run_phase(work, nodes, cpus_per_node, tune_args, timeout_s)
+        phases.append(summarise_phase(phase, storage / NAME, sizes))
+    shutil.rmtree(work, ignore_errors=True)   # kept above whenever a phase failed
+    return {"benchmark": "scale", "model": "cpmobile", "preset": sizes.preset, "samples": sizes.samples,
+            "epochs_per_trial": sizes.epochs, "cpus_per_node": cpus_per_node, "max_concurrent": 2 * cpus_per_node,
+            "strategy": "fifo + random (seed 0)", "machine_cpus": os.cpu_count(), "prepare_s": prepare_s,
+            "phases": phases, **compare(*phases), "total_s": time.monotonic() - t_all}
+
+
+def format_scale_table(r: dict) -> str:
+    lines = [
+        f"trials per hour, one Ray node vs. two on loopback ({r['cpus_per_node']} CPU(s) per node, "
+        f"{r['machine_cpus']} on this machine): {r['samples']} {r['model']} trials x {r['epochs_per_trial']} epochs "
+        f"on the {r['preset']} preset, {r['strategy']}, 1 CPU per trial, at most {r['max_concurrent']} at once",
+        f"{'phase':8s} {'nodes':>5s} {'CPUs/node':>9s} {'trials':>6s} {'wall s':>7s} {'trials/h':>8s} "
+        f"{'span s':>7s} {'trials/h':>8s} {'peak concurrent':>15s} {'mean trial s':>12s} {'cluster start s':>15s}",
+        f"{'':8s} {'':>5s} {'':>9s} {'':>6s} {'':>7s} {'(wall)':>8s} {'':>7s} {'(span)':>8s}",
+    ]
+    for p in r["phases"]:
+        label = "1 node" if p["nodes"] == 1 else f"{p['nodes']} nodes"
+        lines.append(f"{label:8s} {p['nodes']:5d} {p['cpus_per_node']:9d} {p['trials']:6d} {p['tune_wall_s']:7.1f} "
+                     f"{p['per_hour_wall']:8.0f} {p['span_s']:7.1f} {p['per_hour_span']:8.0f} "
+                     f"{p['peak_concurrent']:15d} {p['trial_wall_s_mean']:12.1f} {p['cluster_start_s']:15.1f}")
+    verdict = "met" if r["goal_met"] else "NOT met"
+    lines += [
+        f"2 nodes / 1 node: {r['ratio_wall']:.2f}x trials per hour by wall time (goal >= {r['goal']:.1f}x: {verdict}); "
+        f"{r['ratio_span']:.2f}x in steady state (span)",
+        "wall: the `ascbench tune --address` subprocess, start to exit; span: first trial's first epoch start to the "
+        "last trial's last report; same configurations in both phases: " + ("yes" if r["same_configs"] else "NO"),
+        "mean trial: one trial's first epoch start to its last report; the work is the same in both phases, so a "
+        "longer one means the trials competed for CPU",
+        f"data preparation before both phases {r['prepare_s']:.1f}s; whole benchmark {r['total_s']:.0f}s",
+    ]
+    return "\n".join(lines)
