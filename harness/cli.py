@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.runner import BENCHMARKS
 
     p = add("bench", "Run a benchmark that prints ratios against named references measured in the same run.", _cmd_bench)
-    p.add_argument("name", choices=sorted(BENCHMARKS), help="which benchmark")
-    p.add_argument("--quick", action="store_true", help="fewer sizes and repeats (about a minute)")
+    p.add_argument("name", choices=list(BENCHMARKS), metavar="NAME",
+                   help="; ".join(f"{k}: {v}" for k, v in BENCHMARKS.items()))
+    p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run, not a measurement)")
     p.add_argument("--out", help="also write the results as JSON to this file")
     return parser
 

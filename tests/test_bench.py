@@ -73,3 +73,14 @@ def test_bare_optuna_reference_prunes_with_the_asha_rule(tmp_path, micro_data_co
     first = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=3)).ask()
     assert rows[0]["params"]["train.lr"] == pytest.approx(first.suggest_float("train.lr", 1e-3, 1e-2, log=True))
     assert result["best_value"] == max(r["value"] for r in rows if not r["pruned"])
+
+
+def test_every_listed_benchmark_has_its_run_and_format_functions():
+    import importlib
+
+    from harness.bench.runner import BENCHMARKS
+
+    assert {"scan", "data", "train", "overhead", "asha", "scale"} <= set(BENCHMARKS)
+    for name in BENCHMARKS:
+        module = importlib.import_module(f"harness.bench.{name}")
+        assert callable(getattr(module, f"run_{name}_benchmark")) and callable(getattr(module, f"format_{name}_table"))
