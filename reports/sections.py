@@ -40,6 +40,7 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
         res = run.space.get("resources", {})
         lines += ["", f"**Tune run `{run.root.name}`** ({run.root})", "",
                   f"- {len(r)} trials, metric `{run.metric}` ({run.mode}), budget {run.space.get('budget', '?')}",
+                  f"- {_strategy(run.space)}",
                   f"- trial time {wall:.0f} s summed; CPU hours {_hours(wall * float(res.get('cpus', 1)))}, "
                   f"GPU hours {_hours(wall * float(res.get('gpus', 0)))}"]
         base = run.space.get("base", {})
@@ -104,7 +105,8 @@ def tune_section(run: TuneRun, out: Path) -> str:
     full = len(r) * max_e if max_e else spent
     per_rung = epochs.value_counts().sort_index()
     status = r["status"].value_counts()
-    lines += ["### How ASHA spent the budget", "",
+    scheduler = "ASHA" if run.space.get("strategy", {}).get("scheduler", "asha") == "asha" else "FIFO (no early stopping)"
+    lines += [f"### How {scheduler} spent the budget", "",
               f"- trials: {len(r)}; " + ", ".join(f"{k}: {v}" for k, v in status.items()),
               f"- epochs run: {spent} of {full} if every trial had run all {max_e} epochs: "
               f"{full - spent} epochs saved ({100 * (full - spent) / max(full, 1):.0f}%)",
@@ -200,3 +202,12 @@ def ablation_section(res: AblationResults, out: Path) -> str:
               f"The best arm by mean (`{best_arm}`), its best seed; cells: clip counts, colour: % of the true class.",
               "", _fig(path, out, "confusion matrix"), ""]
     return "\n".join(lines)
+
+
+def _strategy(space: dict) -> str:
+    """The search method in words (spaces stored before `strategy` existed were ASHA + TPE)."""
+    strategy = {"scheduler": "asha", "searcher": "tpe", **space.get("strategy", {})}
+    scheduler = ("ASHA early stopping over epochs" if strategy["scheduler"] == "asha"
+                 else "FIFO scheduling (every trial runs its whole budget)")
+    searcher = "Optuna TPE" if strategy["searcher"] == "tpe" else "uniform random sampling"
+    return f"search: {searcher} (seed {space.get('seed', '?')}), {scheduler}"

@@ -18,6 +18,7 @@ import yaml
 from optuna.trial import TrialState
 
 from harness.tune.results import ERROR, FINISHED, STOPPED
+from reports.build import build_report
 from harness.tune.search import DefineByRun, PruningOptunaSearch
 from harness.tune.space import build_space
 from processes import kill_group
@@ -142,6 +143,20 @@ def test_fifo_random_strategy_runs_every_trial_to_its_budget(tmp_path, ray_runti
         sample(trial)
         lrs.append(trial.params["train.lr"])
     assert sorted(df["config/train.lr"]) == pytest.approx(sorted(lrs))
+    text = build_report(exp, tmp_path / "rep").read_text()
+    assert "search: uniform random sampling (seed 0), FIFO scheduling" in text
+    assert "### How FIFO (no early stopping) spent the budget" in text and "0 epochs saved (0%)" in text
+
+
+def test_report_of_a_tune_run_names_the_method_and_the_budget_spent(experiment, tmp_path):
+    _, exp = experiment
+    df = pd.read_parquet(exp / "results.parquet")
+    text = build_report(exp, tmp_path / "rep").read_text()
+    assert "search: Optuna TPE (seed 0), ASHA early stopping over epochs" in text
+    spent = int(df["epochs"].sum())
+    assert "### How ASHA spent the budget" in text
+    assert f"epochs run: {spent} of {3 * len(df)}" in text
+    assert "### Leaderboard" in text and str(df.sort_values("best/val/best_macro_acc").iloc[-1]["trial_id"]) in text
 
 
 def test_best_config_reproduces_with_train(experiment, tmp_path):
