@@ -12,6 +12,7 @@ import torch
 
 from harness.cli import main
 from harness.train import pseudo
+from harness.train.batchnorm import recalibrate_batchnorm
 from harness.train.checkpoint import load_checkpoint, save_checkpoint
 from harness.train.config import compose_config, load_config, stage_epochs
 from harness.train.metrics import classification_report, macro_accuracy
@@ -23,6 +24,37 @@ def _cfg(micro_data_config, *extra):
     return compose_config([
         "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}", "train.batch_size=16", *extra,
     ])
+
+
+def test_batchnorm_recalibration_sets_the_statistics_of_the_given_batches():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.Dropout(0.5))
+    batches = [torch.randn(8, 1, 5, 6) * 3 + 2 for _ in range(3)]
+    with torch.no_grad():
+        acts = [model[0](b) for b in batches]
+    for _ in range(2):            # a stale moving average from other data
+        model.train()(torch.randn(8, 1, 5, 6))
+    used = recalibrate_batchnorm(model, batches, lambda m, b: m(b))
+    bn = model[1]
+    assert used == 3 and not model.training and not bn.training and bn.momentum == 0.1
+    expect_mean = torch.stack([a.mean(dim=(0, 2, 3)) for a in acts]).mean(0)
+    expect_var = torch.stack([a.var(dim=(0, 2, 3), unbiased=True) for a in acts]).mean(0)
+    assert torch.allclose(bn.running_mean, expect_mean, atol=1e-5)
+    assert torch.allclose(bn.running_var, expect_var, rtol=1e-4)
+    assert int(bn.num_batches_tracked) == 3
+    assert recalibrate_batchnorm(torch.nn.Linear(3, 3), batches, lambda m, b: m(b)) == 0   # nothing to do
+
+
+def test_trial_recalibrates_before_each_validation_only_when_asked(micro_data_config):
+    on = list(Trial(_cfg(micro_data_config, "model=cpmobile", "train.epochs=2", "pseudo=none")).epochs())
+    off = list(Trial(_cfg(micro_data_config, "model=cpmobile", "train.epochs=2", "pseudo=none",
+                          "train.bn_recalibration_batches=0")).epochs())
+    assert [m["bn/recalibrated_batches"] for m in on] == [1, 1]
+    assert [m["bn/recalibrated_batches"] for m in off] == [0, 0]
+    # the pass draws no global random numbers: training itself is unchanged
+    assert on[0]["train/loss"] == pytest.approx(off[0]["train/loss"], abs=1e-6)
+    # and it changes what validation sees: stale running averages vs. the epoch's own statistics
+    assert [m["val/log_loss"] for m in on] != pytest.approx([m["val/log_loss"] for m in off])
 
 
 def test_same_seed_same_metrics(micro_data_config):
@@ -147,6 +179,7 @@ def test_train_cli_bad_override_is_one_line_error(capsys, micro_data_config, tmp
     ("data.front_end=48k", r"data.front_end '48k' is not one of: auto, apsipa, 16k"),
     ("pseudo.mode=three_step", r"pseudo.mode 'three_step' is not one of: two_step, one_step, none"),
     ("data.val_fraction=1.5", r"data.val_fraction must be in \(0, 1\)"),
+    ("train.bn_recalibration_batches=-1", r"train.bn_recalibration_batches must be >= 0"),
 ])
 def test_bad_values_fail_before_any_work(override, message, tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "x"), override]) == 2

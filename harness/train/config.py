@@ -59,6 +59,9 @@ class TrainConfig:
     device: str = "auto"             # auto | cpu | cuda
     threads: int | None = None       # torch threads on CPU (default: torch's)
     eval_batch_size: int = 64
+    # before each validation, re-estimate BatchNorm statistics from up to this many batches of
+    # eval_batch_size training clips with the epoch's final weights (0: keep the running average)
+    bn_recalibration_batches: int = 1
 
 
 @dataclass
@@ -124,6 +127,8 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key, value in (("lr", t.lr), ("batch_size", t.batch_size), ("eval_batch_size", t.eval_batch_size)):
         if value <= 0:
             raise ValueError(f"train.{key} must be > 0, got {value}")
+    if t.bn_recalibration_batches < 0:
+        raise ValueError(f"train.bn_recalibration_batches must be >= 0, got {t.bn_recalibration_batches}")
     if not 0.0 <= t.label_smoothing < 1.0:
         raise ValueError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     if t.device not in ("auto", "cpu", "cuda"):

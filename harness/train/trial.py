@@ -24,6 +24,7 @@ from ascmamba.complexity import count_params
 from ..data.prepare import ClipArrays, PreparedData, prepare_data
 from . import pseudo
 from .augment import mixup_pairs, spec_mask
+from .batchnorm import has_batchnorm, recalibrate_batchnorm
 from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
 
@@ -250,6 +251,23 @@ class Trial:
         self.scheduler.set_progress(epoch + 1)
         return {"train/loss": loss_sum / max(1, seen), "train/clips": seen, "time/data_s": data_time}
 
+    def _recalibrate_batchnorm(self, epoch: int) -> int:
+        """Precise BN on clean (unaugmented) labelled training clips, a fixed sample per epoch."""
+        limit = self.cfg.train.bn_recalibration_batches
+        if limit == 0 or not has_batchnorm(self.model):
+            return 0
+        bs = self.cfg.train.eval_batch_size
+        rng = np.random.default_rng(epoch_seed(self.cfg.seed, epoch) + 1)   # consumes no global RNG state
+        order = rng.permutation(len(self.train_set))[: limit * bs]
+        batches = (order[i:i + bs] for i in range(0, len(order), bs))
+
+        def forward(model: torch.nn.Module, idx: np.ndarray) -> None:
+            x, ctx = self._batch(self.train_set, idx)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                model(x, ctx)
+
+        return recalibrate_batchnorm(self.model, batches, forward)
+
     @torch.no_grad()
     def predict_proba(self, arrays: ClipArrays) -> np.ndarray:
         self.model.eval()
@@ -278,6 +296,7 @@ class Trial:
                 self._label_pool(step=stage)
             start = time.perf_counter()
             metrics = self._train_epoch(epoch)
+            metrics["bn/recalibrated_batches"] = self._recalibrate_batchnorm(epoch)
             report = self.evaluate(self.val_set)
             self.last_val_report = report
             self.state.epoch = epoch + 1
