@@ -8,7 +8,6 @@ Mamba along time for every frequency bin and along frequency for every frame.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .frontend import APSIPA_FRONT_END

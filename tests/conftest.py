@@ -22,8 +22,9 @@ def ray_runtime():
     """One real local Ray runtime for the whole test session (started on first use)."""
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from harness.ray_runtime import ensure_ray
+
+    ensure_ray(num_cpus=2)
     yield ray
     ray.shutdown()
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from harness.tune.results import ERROR, FINISHED, STOPPED
+from harness.tune.results import FINISHED, STOPPED
 from reports.build import build_report
 from harness.tune.search import DefineByRun, PruningOptunaSearch
 from harness.tune.space import build_space

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..io import write_text_atomic
+from ..ray_runtime import ensure_ray
 from .costs import run_complexity
 from .grid import Grid, PlannedRun, plan_runs
 from .provenance import provenance
@@ -83,13 +84,6 @@ def _prepare(runs: list[PlannedRun], progress: bool) -> None:
             prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress)
 
 
-def _ensure_ray(address: str | None) -> None:
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
-
-
 def _fit(tuner, exp_dir: Path) -> list[str]:
     """Run a Tuner; returns one line per errored trial."""
     grid = tuner.fit()
@@ -156,7 +150,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     errors: list[str] = []
     if pending:
         _prepare([r for r in runs if r.hash in pending], progress)
-        _ensure_ray(address)
+        ensure_ray(address)
         trainable = tune.with_resources(tune.with_parameters(_run_one, configs=configs),
                                         {"cpu": grid.resources["cpu"], "gpu": grid.resources["gpu"]})
         ray_root = root / RAY_DIR

@@ -123,6 +123,7 @@ def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
     import ray
 
     from ..data.prepare import DataConfig, prepare_data
+    from ..ray_runtime import ensure_ray
     from ..tune import run as tune_run
 
     preset = "tiny"   # micro is too small to learn anything in a few epochs: every trial ties at chance
@@ -132,7 +133,7 @@ def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
         cache = str(tmp / "cache")
         prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)
         tune_run._quiet(False)
-        started = tune_run._start_ray(None, 1, verbose=False)
+        started = ensure_ray()
         try:
             for rep in range(reps):
                 runs = {}

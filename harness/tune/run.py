@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..ray_runtime import ensure_ray
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, storage_root
 
@@ -76,21 +77,6 @@ def _quiet(verbose: bool) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
-
-
-def _start_ray(address: str | None, cpus: float, verbose: bool) -> bool:
-    """Join `address`, or start a local runtime sized to this machine. True if we started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    common = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.ERROR,
-                  include_dashboard=False)
-    if address:
-        ray.init(address=address, **common)
-    else:
-        ray.init(num_cpus=max(int(cpus), os.cpu_count() or 1), **common)
-    return True
 
 
 def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
@@ -176,7 +162,8 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
 
     cfg = from_dict(space.base)
     prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose)
-    started = _start_ray(opts.address, space.resources["cpus"], opts.verbose)
+    started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpus"]), os.cpu_count() or 1),
+                         verbose=opts.verbose)
     t0 = time.monotonic()
     try:
         tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)

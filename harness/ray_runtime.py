@@ -1,0 +1,28 @@
+"""Start or join the Ray runtime that `ascbench tune` and `ascbench ablate` run on.
+
+One place decides how a runtime is started or joined, so `tune`, `ablate`, the benchmarks and
+the test session all run on the same settings: no dashboard, Ray's own logs only with
+`verbose`, token authentication left at Ray's default (on). Joining `address` (or
+`$RAY_ADDRESS`) leaves the cluster's settings alone.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> bool:
+    """Join `address` (`auto` or HOST:PORT), or start a local runtime with `num_cpus` (default:
+    every CPU). Returns True if this call started or joined it (the caller shuts it down),
+    False if a runtime was already up."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    common = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.ERROR,
+                  include_dashboard=False)
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **common)
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, **common)
+    return True
