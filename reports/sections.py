@@ -1,7 +1,6 @@
 """REPORT.md sections. Each returns markdown and writes its figures into `out`."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 from harness.ablate.provenance import provenance
 from harness.ablate.results import AblationResults
 from harness.ablate.tables import ablation_table, human, markdown_table, pct
+from harness.tune.space import STRATEGY_DEFAULTS
 
 from . import figures
 from .tune_data import TuneRun, importance
@@ -105,7 +105,7 @@ def tune_section(run: TuneRun, out: Path) -> str:
     full = len(r) * max_e if max_e else spent
     per_rung = epochs.value_counts().sort_index()
     status = r["status"].value_counts()
-    scheduler = "ASHA" if run.space.get("strategy", {}).get("scheduler", "asha") == "asha" else "FIFO (no early stopping)"
+    scheduler = "ASHA" if _strategy_of(run.space)["scheduler"] == "asha" else "FIFO (no early stopping)"
     lines += [f"### How {scheduler} spent the budget", "",
               f"- trials: {len(r)}; " + ", ".join(f"{k}: {v}" for k, v in status.items()),
               f"- epochs run: {spent} of {full} if every trial had run all {max_e} epochs: "
@@ -204,9 +204,14 @@ def ablation_section(res: AblationResults, out: Path) -> str:
     return "\n".join(lines)
 
 
+def _strategy_of(space: dict) -> dict[str, str]:
+    """The stored space's strategy (spaces stored before `strategy` existed get the defaults: ASHA + TPE)."""
+    return {**STRATEGY_DEFAULTS, **space.get("strategy", {})}
+
+
 def _strategy(space: dict) -> str:
-    """The search method in words (spaces stored before `strategy` existed were ASHA + TPE)."""
-    strategy = {"scheduler": "asha", "searcher": "tpe", **space.get("strategy", {})}
+    """The search method in words."""
+    strategy = _strategy_of(space)
     scheduler = ("ASHA early stopping over epochs" if strategy["scheduler"] == "asha"
                  else "FIFO scheduling (every trial runs its whole budget)")
     searcher = "Optuna TPE" if strategy["searcher"] == "tpe" else "uniform random sampling"

@@ -18,7 +18,6 @@ Ray is started once for all runs, so start-up is in neither side's wall time.
 """
 from __future__ import annotations
 
-import io
 import statistics
 import tempfile
 import time
@@ -28,9 +27,10 @@ from typing import Any
 import yaml
 from ray.tune import Callback
 
+from .searches import METRIC, cpmobile_space, run_tune_timed
+
 GOAL_RATIO = 1 / 3
 TOLERANCE = 0.01          # "within 1 point" of macro accuracy
-METRIC = "val/best_macro_acc"
 
 
 def bench_space(quick: bool, seed: int, scheduler: str, searcher: str) -> dict:
@@ -40,20 +40,13 @@ def bench_space(quick: bool, seed: int, scheduler: str, searcher: str) -> dict:
     epochs 1 and 2; kept since, so results stay comparable across versions. Full: 24 trials
     of the default 12-epoch budget, rungs at 3 and 9; quick: 8 trials of 6 epochs, one rung at 3."""
     samples, epochs, rf = (8, 6, 2) if quick else (24, 12, 3)
-    return {
-        "metric": METRIC, "mode": "max", "seed": seed,
-        "budget": {"samples": samples, "max_epochs": epochs, "grace_period": 3, "reduction_factor": rf,
-                   "max_concurrent": 2, "max_failures": 0},
-        "resources": {"cpus": 1},
-        "strategy": {"scheduler": scheduler, "searcher": searcher},
-        "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-        "search": {
-            "train.lr": {"loguniform": [1.0e-4, 3.0e-2]},
-            "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]},
-            "train.mixup_alpha": {"choice": [0.0, 0.3]},
-            "train.label_smoothing": {"uniform": [0.0, 0.2]},
-        },
-    }
+    return cpmobile_space(
+        {"train.lr": {"loguniform": [1.0e-4, 3.0e-2]},
+         "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]},
+         "train.mixup_alpha": {"choice": [0.0, 0.3]},
+         "train.label_smoothing": {"uniform": [0.0, 0.2]}},
+        samples=samples, max_epochs=epochs, grace_period=3, reduction_factor=rf, max_concurrent=2,
+        scheduler=scheduler, searcher=searcher, seed=seed)
 
 
 class EpochLog(Callback):
@@ -103,18 +96,10 @@ def compare_rep(fifo_events: list[dict], fifo_wall: float, asha_events: list[dic
 
 
 def _tune_once(doc: dict, tmp: Path, name: str, preset: str, cache: str) -> tuple[list[dict], float]:
-    from ..tune import run as tune_run
-
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     log = EpochLog(METRIC)
-    opts = tune_run.TuneOptions(space=str(path), name=name, storage=str(tmp / "runs"),
-                                overrides={"data.preset": preset, "data.cache_dir": cache})
-    t0 = time.monotonic()
-    rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=(log,))
-    wall = time.monotonic() - t0
-    if rc != 0:
-        raise RuntimeError(f"bench asha: the {name} tune exited {rc}")
+    wall = run_tune_timed(path, tmp / "runs", name, preset, cache, callbacks=(log,))
     return log.events, wall
 
 

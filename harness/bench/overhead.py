@@ -18,7 +18,6 @@ timed from that process's own start (from /proc, by the result's `pid`).
 """
 from __future__ import annotations
 
-import io
 import os
 import statistics
 import tempfile
@@ -30,6 +29,7 @@ import yaml
 from ray.tune import Callback
 
 from ..tune.space import Space
+from .searches import cpmobile_space, run_tune_timed
 
 EPOCH_KEY = "time/epoch_s"
 
@@ -37,15 +37,9 @@ EPOCH_KEY = "time/epoch_s"
 def _space(quick: bool) -> dict:
     """The small search every way runs: ASHA (grace 1, rf 2) with seeded TPE, 2 trials at a time."""
     samples, epochs = (6, 2) if quick else (8, 4)
-    return {
-        "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
-        "budget": {"samples": samples, "max_epochs": epochs, "grace_period": 1, "reduction_factor": 2,
-                   "max_concurrent": 2, "max_failures": 0},
-        "resources": {"cpus": 1},
-        "strategy": {"scheduler": "asha", "searcher": "tpe"},
-        "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-        "search": {"train.lr": {"loguniform": [1.0e-3, 3.0e-2]}, "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]}},
-    }
+    return cpmobile_space({"train.lr": {"loguniform": [1.0e-3, 3.0e-2]},
+                           "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]}},
+                          samples=samples, max_epochs=epochs, grace_period=1, reduction_factor=2, max_concurrent=2)
 
 
 class TrialTimer(Callback):
@@ -127,18 +121,10 @@ def _run_ray(space_file: Path, tmp: Path, preset: str, cache: str, name: str) ->
     """ascbench's tuner (the real `run_tune`: Ray started and shut down, checkpoints every epoch)."""
     import ray
 
-    from ..tune import run as tune_run
-
     timer = TrialTimer()
-    opts = tune_run.TuneOptions(space=str(space_file), name=name, storage=str(tmp / "runs"),
-                                overrides={"data.preset": preset, "data.cache_dir": cache})
     if ray.is_initialized():
         raise RuntimeError("bench overhead times Ray's own start and shutdown: run it without a Ray runtime up")
-    t0 = time.monotonic()
-    rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=(timer,))
-    wall = time.monotonic() - t0
-    if rc != 0:
-        raise RuntimeError(f"the Ray tune run exited {rc}")
+    wall = run_tune_timed(space_file, tmp / "runs", name, preset, cache, callbacks=(timer,))
     rows = []
     seen_pids: set = set()
     for tid in timer.order:

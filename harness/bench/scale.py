@@ -42,6 +42,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from .searches import cpmobile_space
+
 GOAL = 1.8                  # two nodes / one node, trials per hour
 TIMESTAMP_RESOLUTION_S = 1.0
 NAME = "scale"
@@ -65,15 +67,9 @@ class PhaseFailed(ValueError):
 
 def scale_space(sizes: Sizes, max_concurrent: int) -> dict:
     """The search both phases run: equal work (FIFO, fixed epochs, seeded random configurations)."""
-    return {
-        "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
-        "budget": {"samples": sizes.samples, "max_epochs": sizes.epochs, "grace_period": sizes.epochs,
-                   "max_concurrent": max_concurrent, "max_failures": 0},
-        "resources": {"cpus": 1},
-        "strategy": {"scheduler": "fifo", "searcher": "random"},
-        "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-        "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
-    }
+    return cpmobile_space({"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}}, samples=sizes.samples,
+                          max_epochs=sizes.epochs, grace_period=sizes.epochs, max_concurrent=max_concurrent,
+                          scheduler="fifo", searcher="random")
 
 
 def per_hour(trials: int, seconds: float) -> float:

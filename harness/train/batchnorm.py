@@ -22,10 +22,6 @@ from torch import nn
 BatchNorm = nn.modules.batchnorm._BatchNorm
 
 
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, BatchNorm) and m.track_running_stats for m in model.modules())
-
-
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable, forward: Callable[[nn.Module, object], object]) -> int:
     """Replace every BatchNorm layer's running mean and variance by the average over `batches`

@@ -24,7 +24,7 @@ from ascmamba.complexity import count_params
 from ..data.prepare import ClipArrays, PreparedData, prepare_data
 from . import pseudo
 from .augment import mixup_pairs, spec_mask
-from .batchnorm import has_batchnorm, recalibrate_batchnorm
+from .batchnorm import recalibrate_batchnorm
 from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
 
@@ -254,19 +254,19 @@ class Trial:
     def _recalibrate_batchnorm(self, epoch: int) -> int:
         """Precise BN on clean (unaugmented) labelled training clips, a fixed sample per epoch."""
         limit = self.cfg.train.bn_recalibration_batches
-        if limit == 0 or not has_batchnorm(self.model):
+        if limit == 0:
             return 0
         bs = self.cfg.train.eval_batch_size
         rng = np.random.default_rng(epoch_seed(self.cfg.seed, epoch) + 1)   # consumes no global RNG state
         order = rng.permutation(len(self.train_set))[: limit * bs]
         batches = (order[i:i + bs] for i in range(0, len(order), bs))
+        return recalibrate_batchnorm(self.model, batches, lambda _model, idx: self._forward(self.train_set, idx))
 
-        def forward(model: torch.nn.Module, idx: np.ndarray) -> None:
-            x, ctx = self._batch(self.train_set, idx)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                model(x, ctx)
-
-        return recalibrate_batchnorm(self.model, batches, forward)
+    def _forward(self, arrays: ClipArrays, idx: np.ndarray) -> torch.Tensor:
+        """Logits of clips `idx` in the model's current mode (evaluation and BN re-estimation)."""
+        x, ctx = self._batch(arrays, idx)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            return self.model(x, ctx)
 
     @torch.no_grad()
     def predict_proba(self, arrays: ClipArrays) -> np.ndarray:
@@ -274,10 +274,7 @@ class Trial:
         out = []
         bs = self.cfg.train.eval_batch_size
         for start in range(0, len(arrays), bs):
-            idx = np.arange(start, min(start + bs, len(arrays)))
-            x, ctx = self._batch(arrays, idx)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = self.model(x, ctx)
+            logits = self._forward(arrays, np.arange(start, min(start + bs, len(arrays))))
             out.append(torch.softmax(logits.float(), dim=-1).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.data.classes)), dtype=np.float32)
 

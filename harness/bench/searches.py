@@ -1,0 +1,46 @@
+"""What the tuner benchmarks (overhead, asha, scale) share: the CP-Mobile search they run and
+one timed run of the real `ascbench tune` driver.
+
+CP-Mobile is the cheapest model that learns on the `tiny` corpus within a few CPU epochs, so
+the benchmarks measure the tuner rather than a slow model; every benchmark varies only the
+budget, the strategy and which training knobs are searched.
+"""
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+METRIC = "val/best_macro_acc"
+
+
+def cpmobile_space(search: dict[str, dict], *, samples: int, max_epochs: int, grace_period: int,
+                   max_concurrent: int, reduction_factor: int = 2, scheduler: str = "asha",
+                   searcher: str = "tpe", seed: int = 0) -> dict:
+    """A search-space document: CP-Mobile, no pseudo-labels, batch 16, one CPU per trial."""
+    return {
+        "metric": METRIC, "mode": "max", "seed": seed,
+        "budget": {"samples": samples, "max_epochs": max_epochs, "grace_period": grace_period,
+                   "reduction_factor": reduction_factor, "max_concurrent": max_concurrent, "max_failures": 0},
+        "resources": {"cpus": 1},
+        "strategy": {"scheduler": scheduler, "searcher": searcher},
+        "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
+        "search": search,
+    }
+
+
+def run_tune_timed(space_file: Path, storage: Path, name: str, preset: str, cache: str,
+                   callbacks: tuple[Any, ...] = ()) -> float:
+    """Run `ascbench tune` in this process on `space_file` with the given preset and feature cache,
+    output swallowed; returns its wall seconds, raises unless every trial ended."""
+    from ..tune import run as tune_run
+
+    opts = tune_run.TuneOptions(space=str(space_file), name=name, storage=str(storage),
+                                overrides={"data.preset": preset, "data.cache_dir": cache})
+    t0 = time.monotonic()
+    rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=callbacks)
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise RuntimeError(f"bench: the tune run {name} exited {rc}")
+    return wall
