@@ -70,11 +70,13 @@ lock: $(UV)
 lock-check: $(UV)
 	@UV=$(UV) requirements/lock.sh check
 
-# The newest versions pyproject admits, in a throwaway venv, against the fast tests.
+# The newest versions pyproject admits, in a throwaway venv, against the fast tests. --no-config:
+# the lock's [tool.uv] constraints must not apply here; uv also ignores the machine's pip caps.
 check-latest: $(UV)
 	rm -rf $(LATEST)
-	$(UV) venv --quiet --python $(PYTHON) $(LATEST)
-	$(UV) pip install --quiet --python $(LATEST)/bin/python --resolution highest -e ".[test]"
+	$(UV) venv --no-config --quiet --seed --python $(PYTHON) $(LATEST)
+	$(UV) pip install --no-config --quiet --python $(LATEST)/bin/python --resolution highest -e ".[test]"
+	$(UV) pip freeze --python $(LATEST)/bin/python > $(LATEST)/versions.txt
 	$(LATEST)/bin/python -m harness.install_check
 	$(LATEST)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
 

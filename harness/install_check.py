@@ -118,14 +118,20 @@ def _torchaudio_hint() -> str:
     return f"; torch {minor} works with torchaudio=={good}" if good else ""
 
 
-def _step(package: str, action: Callable[[], object], describe: Callable[[], str]) -> None:
+def _step(package: str, action: Callable[[], object], describe: Callable[[], str],
+          hint: Callable[[], str] = lambda: "") -> None:
     try:
         action()
-    except InstallCheckError:
-        raise
     except Exception as exc:  # noqa: BLE001 - any failure here is reported as one line
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InstallCheckError(f"{package}: {describe()}: {type(exc).__name__}: {message}") from exc
+        raise InstallCheckError(f"{package}: {describe()}: {_root_cause(exc)}{hint()}") from exc
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception's first line: torch wraps the loader's 'undefined symbol' error."""
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+    return f"{type(exc).__name__}: {message}"
 
 
 def _load_torchaudio() -> None:
@@ -158,7 +164,7 @@ def _forward_backward_tiny() -> None:
 
 def smoke_test() -> None:
     _step("torch", lambda: importlib.import_module("torch"), lambda: f"torch {installed_version('torch')} does not import")
-    _step("torchaudio", _load_torchaudio, lambda: f"{_torch_pair()} does not load{_torchaudio_hint()}")
+    _step("torchaudio", _load_torchaudio, lambda: f"{_torch_pair()} does not load", _torchaudio_hint)
     _step("ray", lambda: importlib.import_module("ray.tune"), lambda: f"ray {installed_version('ray')}: ray.tune does not import")
     _step("optuna", lambda: importlib.import_module("optuna"), lambda: f"optuna {installed_version('optuna')} does not import")
     _step("ascbench", _forward_backward_tiny, lambda: f"ascmamba_tiny forward+backward failed on {_torch_pair()}")

@@ -196,6 +196,12 @@ def _driver(args: list[str], **kw) -> subprocess.Popen:
                             start_new_session=True, **kw)
 
 
+def _finished_trials(exp) -> int:
+    """Trials recorded as finished so far (the results table is written atomically, or not yet)."""
+    results = exp / "results.csv"
+    return int((pd.read_csv(results)["status"] == FINISHED).sum()) if results.exists() else 0
+
+
 def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_config):
     doc = yaml.safe_load(yaml.safe_dump(SPACE))
     doc["budget"].update(samples=3, grace_period=3, max_concurrent=1)   # no ASHA stops; one trial at a time
@@ -208,7 +214,7 @@ def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_con
     deadline = time.monotonic() + 120
     try:   # kill once at least one trial finished and another one has checkpoints: mid-run
         while time.monotonic() < deadline:
-            if (exp / "results.csv").exists() and glob.glob(str(exp / "*" / "checkpoint_*")):
+            if _finished_trials(exp) >= 1 and glob.glob(str(exp / "*" / "checkpoint_*")):
                 time.sleep(1.5)   # past one experiment snapshot (TUNE_GLOBAL_CHECKPOINT_S=1), mid-way through the rest
                 break
             assert proc.poll() is None, proc.stdout.read()
