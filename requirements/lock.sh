@@ -35,8 +35,13 @@ check)
         echo "stale lock: pyproject.toml's dependencies changed since uv.lock was made; run 'make lock' and commit uv.lock and requirements/" >&2
         exit 1
     fi
-    if ! export_lock | cmp -s - "$LOCK" || ! export_without_torch | cmp -s - "$LOCK_NO_TORCH" \
-        || ! export_build | cmp -s - "$BUILD_LOCK"; then
+    fresh=$(mktemp -d)
+    trap 'rm -rf "$fresh"' EXIT
+    export_lock -o "$fresh/lock.txt"
+    export_without_torch -o "$fresh/lock-without-torch.txt"
+    export_build -o "$fresh/build.txt"
+    if ! cmp -s "$fresh/lock.txt" "$LOCK" || ! cmp -s "$fresh/lock-without-torch.txt" "$LOCK_NO_TORCH" \
+        || ! cmp -s "$fresh/build.txt" "$BUILD_LOCK"; then
         echo "stale lock: requirements/*.txt do not match uv.lock; run 'make lock' and commit requirements/" >&2
         exit 1
     fi
