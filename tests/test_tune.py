@@ -202,6 +202,12 @@ def _finished_trials(exp) -> int:
     return int((pd.read_csv(results)["status"] == FINISHED).sum()) if results.exists() else 0
 
 
+def _snapshot_after_results(exp) -> bool:
+    """Tune's experiment snapshot (TUNE_GLOBAL_CHECKPOINT_S=1) was written after the results table."""
+    snapshots = glob.glob(str(exp / "experiment_state-*.json"))
+    return bool(snapshots) and max(os.path.getmtime(f) for f in snapshots) > os.path.getmtime(exp / "results.csv")
+
+
 def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_config):
     doc = yaml.safe_load(yaml.safe_dump(SPACE))
     doc["budget"].update(samples=3, grace_period=3, max_concurrent=1)   # no ASHA stops; one trial at a time
@@ -214,11 +220,11 @@ def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_con
     deadline = time.monotonic() + 120
     try:   # kill once at least one trial finished and another one has checkpoints: mid-run
         while time.monotonic() < deadline:
-            if _finished_trials(exp) >= 1 and glob.glob(str(exp / "*" / "checkpoint_*")):
-                time.sleep(1.5)   # past one experiment snapshot (TUNE_GLOBAL_CHECKPOINT_S=1), mid-way through the rest
-                break
+            if _finished_trials(exp) == 1 and _snapshot_after_results(exp):
+                break   # trial 1 is in Tune's experiment snapshot; trials 2 and 3 are not finished
+            assert _finished_trials(exp) < 2, "missed the window: two trials finished before a snapshot"
             assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.2)
+            time.sleep(0.05)
         else:
             pytest.fail("no trial finished within 120 s")
     finally:
