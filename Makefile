@@ -20,7 +20,7 @@ WHEELHOUSE ?=
 OFFLINE = $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE))
 LATEST := build/latest-venv
 
-.PHONY: install install-system-torch wheelhouse demo test bench-scan lock lock-check check-latest clean
+.PHONY: install install-system-torch wheelhouse demo test bench-scan gpu-check lock lock-check check-latest clean
 
 # A venv made by `make install-system-torch` sees the machine's torch: it takes the lock without
 # torch, torchaudio and their CUDA stack, which the install check then holds to pyproject's ranges.
@@ -56,6 +56,13 @@ test: $(STAMP)
 
 bench-scan: $(STAMP)
 	$(BIN)/ascbench bench scan
+
+# On a GPU machine, with nothing but the machine's torch (no venv, no downloads): CUDA parity
+# checks, one bf16 training step of ascmamba_base, the scan and train benchmarks on CUDA.
+GPU_CHECK_OUT ?= $(if $(OUT),$(OUT),build)/gpu-check.json
+gpu-check:
+	mkdir -p $(dir $(GPU_CHECK_OUT))
+	$(PYTHON) -m harness.bench.gpu_check --out $(GPU_CHECK_OUT)
 
 $(UV): requirements/uv.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)

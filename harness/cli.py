@@ -15,7 +15,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(df.to_json(orient="records", indent=2))
     else:
         print(format_registry_table(df))
-        print("\nMACs per 10-s clip at each model's default front end; the selective scan is counted analytically.")
+        print("\nMACs per 10-s clip and per 1-s clip (DCASE's unit) at each model's declared front end; "
+              "the selective scan is counted analytically.")
     return 0
 
 

@@ -84,3 +84,13 @@ def test_every_listed_benchmark_has_its_run_and_format_functions():
     for name in BENCHMARKS:
         module = importlib.import_module(f"harness.bench.{name}")
         assert callable(getattr(module, f"run_{name}_benchmark")) and callable(getattr(module, f"format_{name}_table"))
+
+
+def test_gpu_check_scan_checks_pass_on_the_cpu():
+    """`make gpu-check` runs these on CUDA; here the same code path, on the CPU, must pass."""
+    import torch
+
+    from harness.bench.gpu_check import check_scans
+
+    rows = check_scans(torch.device("cpu"))
+    assert len(rows) == 4 and all(ok for _, ok, _ in rows), rows

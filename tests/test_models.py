@@ -112,3 +112,58 @@ def test_rejects_wrong_input_shape():
     model = create_model("ascmamba_tiny")
     with pytest.raises(ValueError, match="batch, 1, frames, mels"):
         model(torch.randn(2, FRAMES, 64))
+
+
+# --------------------------------------------------------------------------- ASCMamba's parts
+
+
+def test_fused_bidirectional_scan_equals_two_scans():
+    from ascmamba.mamba import BiMamba
+
+    torch.manual_seed(0)
+    bi = BiMamba(8, d_state=4, expand=2).double()
+    x = torch.randn(3, 29, 8, dtype=torch.double, requires_grad=True)
+    fused = bi(x)
+    separate = bi.merge(torch.cat([bi.forward_mixer(x), bi.backward_mixer(x.flip(1)).flip(1)], dim=-1))
+    assert torch.allclose(fused, separate, atol=1e-12)
+    g_fused = torch.autograd.grad(fused.square().sum(), [x, *bi.parameters()])
+    g_sep = torch.autograd.grad(separate.square().sum(), [x, *bi.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g_fused, g_sep))
+
+
+@pytest.mark.parametrize("head", ["freq_stats", "freq_mean"])
+def test_heads_train_and_frequency_stats_do_not_depend_on_mel_bins(head):
+    torch.manual_seed(0)
+    model = create_model("ascmamba_tiny", head=head)
+    for mels in (64, 128):
+        mel = torch.randn(2, 1, FRAMES, mels)
+        assert model(mel, MetaContext.unknown(2)).shape == (2, 10)
+    assert (model.stats is not None) == (head == "freq_stats") and (model.norm is not None) == (head == "freq_mean")
+    with pytest.raises(ValueError, match="head must be one of"):
+        create_model("ascmamba_tiny", head="attention")
+
+
+def test_zero_initialised_blocks_start_as_the_identity():
+    from ascmamba.ascmamba_model import DualPathBlock
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 11, 5, 8)
+    for residual in ("shared", "per_direction"):
+        block = DualPathBlock(8, "tf", None, True, zero_init=True, residual=residual, d_state=4, expand=1)
+        assert torch.allclose(block(x, None), x, atol=1e-6), residual
+    assert not torch.equal(DualPathBlock(8, "tf", None, True, d_state=4, expand=1)(x, None), x)
+
+
+def test_ssm_parameters_are_kept_out_of_weight_decay(micro_data_config):
+    from harness.train.config import compose_config
+    from harness.train.trial import Trial
+
+    cfg = compose_config(["model=ascmamba_tiny", "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}",
+                          "pseudo=none", "train.epochs=1"])
+    trial = Trial(cfg, progress=False)
+    decayed = {id(p) for p in trial.optimizer.param_groups[0]["params"]}
+    names = {id(p): n for n, p in trial.model.named_parameters()}
+    ssm = [i for i, n in names.items() if n.endswith(("A_log", ".D"))]
+    assert ssm and not decayed & set(ssm)
+    assert trial.optimizer.param_groups[0]["weight_decay"] > 0 == trial.optimizer.param_groups[1]["weight_decay"]
+    assert any(n.endswith("in_proj.weight") for i, n in names.items() if i in decayed)

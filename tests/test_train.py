@@ -15,6 +15,7 @@ from harness.train import pseudo
 from harness.train.batchnorm import recalibrate_batchnorm
 from harness.train.checkpoint import load_checkpoint, save_checkpoint
 from harness.train.config import compose_config, load_config, stage_epochs
+from harness.data.prepare import synthetic_root
 from harness.train.metrics import classification_report, macro_accuracy
 from harness.train.run import run_training
 from harness.train.trial import Trial
@@ -152,7 +153,7 @@ def test_train_cli_then_predict_submission(micro_data_config, tmp_path, capsys):
     saved = load_config(str(out / "config.yaml"))
     assert saved.model.name == "cpmobile" and saved.train.epochs == 3
 
-    root = Path(micro_data_config.cache_dir) / "synthetic" / "micro-seed0"
+    root = synthetic_root(micro_data_config)
     eval_csv, audio = root / "eval_metadata.csv", root / "audio"
     sub = tmp_path / "submission.csv"
     assert main(["predict", "--checkpoint", str(out / "best.pt"), "--metadata", str(eval_csv),

@@ -9,9 +9,10 @@ b4=(2, 1) on (frequency, time). As there, a block is residual only when its
 input and output widths match (a strided residual goes through a 3x3 average
 pool), and nothing else carries a skip.
 
-The DCASE recipe feeds 32 kHz audio as 256 mel bins; here the model sees the
-shared APSIPA front end (44.1 kHz, 64 mels, 20 ms hop) so that every model in
-the comparison gets identical features. The optional GRN (global response
+The registry entry declares the DCASE front end (32 kHz, 256 mels, 500-sample hop), under which
+it has the published 61,148 parameters and 29.4 M MACs per 1-s clip; on the APSIPA data or the
+synthetic corpus a config may name another front end (`data.front_end`), and the synthetic
+corpus uses its 16 kHz one for every model. The optional GRN (global response
 normalisation, ConvNeXt-V2) after each block is a CP-Mobile option that the
 official baseline leaves off; it is off by default.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..frontend import APSIPA_FRONT_END
+from ..frontend import DCASE_FRONT_END
 from ..interface import ASCModel, MetaContext
 from ..registry import register_model
 
@@ -156,7 +157,7 @@ def _init_weights(m: nn.Module) -> None:
 @register_model(
     "cpmobile",
     family="cnn",
-    front_end=APSIPA_FRONT_END,
+    front_end=DCASE_FRONT_END,
     expected_params=61_148,
     defaults={"num_classes": 10, "num_cities": 8},
     description="CP-Mobile CNN, DCASE 2024/2025 Task 1 baseline layout (61k params)",

@@ -74,14 +74,17 @@ def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
 
 def _prepare(runs: list[PlannedRun], progress: bool) -> None:
     """Build corpus and feature cache once in the driver; trials open them by path."""
+    from ascmamba import get_spec
+
     from ..data.prepare import DataConfig, prepare_data
 
     seen = set()
     for run in runs:
-        key = json.dumps([run.config["data"], run.seed], sort_keys=True)
+        front_end = get_spec(run.config["model"]["name"]).front_end  # each model's own, unless data names one
+        key = json.dumps([run.config["data"], run.seed, front_end.to_dict()], sort_keys=True)
         if key not in seen:
             seen.add(key)
-            prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress)
+            prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress, model_front_end=front_end)
 
 
 def _fit(tuner, exp_dir: Path) -> list[str]:

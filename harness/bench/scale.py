@@ -42,6 +42,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from ascmamba import get_spec
+
 from .searches import cpmobile_space
 
 GOAL = 1.8                  # two nodes / one node, trials per hour
@@ -171,7 +173,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     # the cache the driver will look for: same config, same seed (run_tune's prepare then only opens it)
     cfg = from_dict(load_space(str(space_file), overrides=overrides).base)
     t0 = time.monotonic()
-    prepare_data(cfg.data, seed=cfg.seed, progress=False)
+    prepare_data(cfg.data, seed=cfg.seed, progress=False, model_front_end=get_spec(cfg.model.name).front_end)
     prepare_s = time.monotonic() - t0
 
     phases = []

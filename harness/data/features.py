@@ -7,14 +7,16 @@ import torchaudio
 
 from ascmamba.frontend import FrontEnd
 
-LOG_OFFSET = 1e-6
+LOGS = ("ln", "db")
 
 
 class LogMel(torch.nn.Module):
-    """Waveform (batch, samples) -> log-mel (batch, frames, mels)."""
+    """Waveform (batch, samples) -> log-mel (batch, frames, mels), as the `FrontEnd` declares."""
 
     def __init__(self, front_end: FrontEnd):
         super().__init__()
+        if front_end.log not in LOGS:
+            raise ValueError(f"front end log must be one of {', '.join(LOGS)}, got {front_end.log!r}")
         self.front_end = front_end
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=front_end.sample_rate,
@@ -24,11 +26,24 @@ class LogMel(torch.nn.Module):
             f_min=front_end.f_min,
             f_max=front_end.f_max,
             n_mels=front_end.n_mels,
-            power=2.0,
+            power=front_end.power,
+            mel_scale=front_end.mel_scale,
+            norm=front_end.mel_norm,
+            pad_mode=front_end.pad_mode,
         )
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(wave) + LOG_OFFSET).transpose(-1, -2)
+        fe = self.front_end
+        mel = self.mel(wave)  # (batch, mels, frames)
+        if fe.log == "ln":
+            out = torch.log(mel + fe.log_offset)
+        else:  # librosa.power_to_db(ref=1.0, amin=1e-10, top_db): the clip is per clip, not per batch
+            out = 10.0 * torch.log10(mel.clamp(min=1e-10))
+            if fe.top_db is not None:
+                out = torch.maximum(out, out.amax(dim=(-2, -1), keepdim=True) - fe.top_db)
+        if fe.max_frames:
+            out = out[..., : fe.max_frames]
+        return out.transpose(-1, -2)
 
 
 def log_mel(waves: np.ndarray, front_end: FrontEnd) -> np.ndarray:

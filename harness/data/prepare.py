@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ascmamba.frontend import APSIPA_FRONT_END, FRONT_END_16K, FrontEnd
+from ascmamba.frontend import APSIPA_FRONT_END, DCASE_FRONT_END, FRONT_END_16K, FrontEnd
 from ascmamba.metadata import CityVocabulary
 
 from .apsipa import load_apsipa
@@ -21,7 +21,7 @@ from .corpus import Corpus
 from .dcase import load_dcase
 from .splits import Split, session_split
 
-FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "16k": FRONT_END_16K}
+FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "dcase": DCASE_FRONT_END, "16k": FRONT_END_16K}
 SOURCES = ("synthetic", "apsipa", "dcase")
 
 
@@ -32,12 +32,12 @@ class DataConfig:
     source: str = "synthetic"
     preset: str = "tiny"               # synthetic corpus size: tiny | small | cas
     synth_seed: int = 0                # seed of the synthetic corpus (not of the split)
-    root: str | None = None            # synthetic corpus folder; default: <cache>/synthetic/<preset>-seed<n>
+    root: str | None = None            # synthetic corpus folder; default: <cache>/synthetic/<preset>-seed<n>-v<format>
     metadata: str | None = None        # APSIPA CSV or DCASE meta file
     audio_dir: str | None = None       # APSIPA audio folder or DCASE dataset root
     eval_metadata: str | None = None   # evaluation CSV (no labels), for prediction
     seconds: float | None = None       # clip length; default: the corpus's own (10 s APSIPA, 1 s DCASE)
-    front_end: str = "auto"            # apsipa | 16k | auto (16k for synthetic, apsipa otherwise)
+    front_end: str = "auto"            # apsipa | dcase | 16k | auto (16k for synthetic, else the model's own)
     val_fraction: float = 0.2
     split_seed: int | None = None      # default: the run's seed
     holdout_cities: list[str] = field(default_factory=list)
@@ -117,15 +117,23 @@ class PreparedData:
 
 
 def synthetic_root(cfg: DataConfig) -> Path:
+    from .synth import FORMAT_VERSION as SYNTH_FORMAT_VERSION
+
     if cfg.root:
         return Path(cfg.root)
     base = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_root()
-    return base / "synthetic" / f"{cfg.preset}-seed{cfg.synth_seed}"
+    # the format version is in the name: a corpus made by an older ascbench stays readable where it
+    # is and never blocks the current one (the generator refuses to overwrite what it did not make)
+    return base / "synthetic" / f"{cfg.preset}-seed{cfg.synth_seed}-v{SYNTH_FORMAT_VERSION}"
 
 
-def _front_end(cfg: DataConfig) -> FrontEnd:
+def _front_end(cfg: DataConfig, model_front_end: FrontEnd | None) -> FrontEnd:
+    """The front end a run uses: the config's if it names one; with `auto`, 16k for the synthetic
+    corpus (its audio is 16 kHz) and otherwise the one the model declares in the registry."""
     name = cfg.front_end
     if name == "auto":
+        if cfg.source != "synthetic" and model_front_end is not None:
+            return model_front_end
         name = "16k" if cfg.source == "synthetic" else "apsipa"
     if name not in FRONT_ENDS:
         raise ValueError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
@@ -152,7 +160,9 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
     return load_dcase(cfg.metadata, cfg.audio_dir), cfg.seconds or 1.0, None
 
 
-def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> PreparedData:
+def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
+                 model_front_end: FrontEnd | None = None) -> PreparedData:
+    """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `_front_end`)."""
     corpus, seconds, truth = load_corpus(cfg, progress)
     probe = probe_audio(corpus, cfg.on_bad_audio)
     corpus = probe.corpus
@@ -160,7 +170,7 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True) -> Prepa
     split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))
     train_side = corpus.clips["clip_id"].isin(split.train + split.unlabelled)
     vocabulary = CityVocabulary(corpus.clips.loc[train_side, "location"])
-    front_end = _front_end(cfg)
+    front_end = _front_end(cfg, model_front_end)
     cache = FeatureCache(cfg.cache_dir)
     features = cache.get_or_build(
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(), FeatureSpec(front_end, seconds),

@@ -79,7 +79,7 @@ from tqdm import tqdm
 
 from .synth_sounds import CLASSES, RECIPES, SESSION_SPREAD, ChannelDraw, draw_session, render_clip
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: Restaurant and Bar became the planted long-range pair
 HEADER = ("filename", "location", "record_time", "scene_label")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SPLITS = ("labelled", "unlabelled", "eval")
@@ -137,13 +137,13 @@ TIME_OF_DAY: dict[str, tuple[tuple[float, float, float], ...]] = {
     "Bus": ((8.0, 4.5, 0.4), (18.0, 4.5, 0.35), (13.0, 1.5, 0.25)),               # commutes, daytime
     "Airport": ((10.0, 1.5, 0.5), (20.0, 3.0, 0.5)),                               # broad, late flights
     "Metro": ((8.5, 9.0, 0.45), (18.5, 9.0, 0.4), (13.0, 1.5, 0.15)),             # rush hours
-    "Restaurant": ((12.0, 12.0, 0.45), (18.5, 9.0, 0.45), (15.0, 1.5, 0.1)),      # lunch and dinner
+    "Restaurant": ((19.0, 6.0, 0.5), (22.0, 6.0, 0.3), (12.5, 9.0, 0.2)),        # evening (= Bar: the long-range pair)
     "Shopping mall": ((15.0, 3.0, 0.6), (20.0, 6.0, 0.4)),                         # afternoon, evening
     "Public square": ((20.0, 7.5, 0.55), (16.0, 3.0, 0.45)),                       # evening square dancing
     "Urban park": ((7.0, 6.0, 0.45), (16.0, 3.0, 0.55)),                           # morning exercise, afternoon
     "Traffic street": ((8.0, 4.5, 0.3), (17.5, 4.5, 0.3), (13.0, 1.5, 0.4)),      # rush hours, daytime
     "Construction site": ((10.0, 6.0, 0.5), (15.0, 6.0, 0.5)),                     # working hours
-    "Bar": ((22.0, 6.0, 0.8), (19.0, 4.5, 0.2)),                                   # night
+    "Bar": ((19.0, 6.0, 0.5), (22.0, 6.0, 0.3), (12.5, 9.0, 0.2)),               # evening (= Restaurant)
 }
 ACTIVITY = np.array([0.05] * 5 + [0.3] + [1.0] * 17 + [0.3])  # hours 0..23
 PRIOR_CONCENTRATION = 0.3   # Dirichlet concentration of a city's class prior
@@ -181,9 +181,18 @@ def draw_city_priors(rng: np.random.Generator, dev_cities: Sequence[str], shares
     for _ in range(200):
         m *= (1.0 / k) / (shares @ m)
         m /= m.sum(axis=1, keepdims=True)
-    out = {c: m[i] for i, c in enumerate(dev_cities)}
-    out.update({c: one() for c in other_cities})
+    out = {c: _tie_long_range_pair(m[i]) for i, c in enumerate(dev_cities)}
+    out.update({c: _tie_long_range_pair(one()) for c in other_cities})
     return out
+
+
+def _tie_long_range_pair(prior: np.ndarray) -> np.ndarray:
+    """The long-range pair gets one share (their mean) in every city, so neither the city prior nor
+    the city's channel colouring tells them apart; rows still sum to 1 and dev stays balanced."""
+    i, j = (CLASSES.index(c) for c in LONG_RANGE_EFFECT["classes"])
+    prior = prior.copy()
+    prior[i] = prior[j] = 0.5 * (prior[i] + prior[j])
+    return prior
 
 
 def city_channel(seed: int, city: str) -> ChannelDraw:
@@ -420,18 +429,37 @@ AUDIO_SEPARATIONS = (
     "Airport vs Metro vs Shopping mall: reverberant halls with voices and footsteps; Airport has an ascending 3-note "
     "chime + speech every ~3.4 s and suitcases, Metro train swells with a stepped motor whine and door beeps every "
     "~0.55 s, Shopping mall soft drumless music and scanner beeps.",
-    "Restaurant vs Bar: babble and clinks in both; Bar has a kick drum on a steady ~0.5 s beat and ringing glasses, "
-    "Restaurant denser babble and dish clatter at random times.",
+    "Restaurant vs Bar: the planted long-range pair (LONG_RANGE_EFFECT): one recipe, the same two events (a "
+    "harmonic tone, a noise burst, both over 0.5-4 kHz) in every clip, Bar in the order tone-then-hiss and "
+    "Restaurant hiss-then-tone, 1.2-2.0 s apart. "
+    "Nothing but that order over seconds tells them apart.",
     "Construction site vs Restaurant/Bar: metal impacts in all three; only Construction's come at a steady period "
     "(0.3-0.9 s) in bursts of seconds, with drills switching on and off.",
-    "Public square vs Bar: kick-drum music in both; the square's beat is faster (~0.45 s), outdoors (dry), with "
-    "distant traffic and less babble.",
+    "Public square vs Bar/Restaurant: kick-drum music in all three; the square's beat is faster (~0.45 s), outdoors "
+    "(dry), with distant traffic and less babble.",
     "Urban park vs Public square: outdoor, wind gusts and distant traffic in both; the park has frequent bird calls "
     "(fast 2-7 kHz sweeps) and is quieter.",
     "Overlap: every event type occurs in several classes at different rates, every long cue is absent from 5-90 % "
     "of its class's clips, levels overlap (class mean levels span 8 dB, clip levels vary by sigma ~4 dB), and "
     "sessions and cities colour the spectrum.",
 )
+
+LONG_RANGE_EFFECT = {
+    "classes": ["Bar", "Restaurant"],
+    "difference": "the order of two events 1.2-2.0 s apart (Bar: tone then hiss; Restaurant: hiss then tone), one "
+                  "pair per 4 s of clip; everything else is drawn from one recipe with the same random numbers, "
+                  "and the two share one time-of-day distribution and one prior in every city",
+    "pooled_statistics": "identical in distribution: a classifier of per-band time-averaged statistics (or any "
+                         "encoder whose receptive field is under 0.8 s, followed by pooling over time) is at chance "
+                         "(50 %) on the pair",
+    "why_the_same_bands": "both events cover 0.5-4 kHz, so a time path that follows each frequency band (the "
+                          "dual-path design) sees both; with a high and a low event it could only relate them "
+                          "through a frequency path first",
+    "why_this_construction": "the two events are the same in both classes and symmetric in time, and farther apart "
+                             "than the receptive field of the dense encoders (at most about 0.6 s) plus a reverberation "
+                             "tail, so only a model that carries information across seconds (the time path) can tell "
+                             "the classes apart",
+}
 
 NULL_ATTRIBUTES = (
     "minute and second of record_time (uniform, independent of class)",
@@ -450,6 +478,7 @@ def effect_sizes(plan: CorpusPlan) -> dict:
                                  "and time-of-day tables; hour = the whole hour of record_time"),
         "audio_cues": {c: RECIPES[c].cue_text for c in CLASSES},
         "audio_separations": list(AUDIO_SEPARATIONS),
+        "long_range": dict(LONG_RANGE_EFFECT),
         "session_spread": dict(SESSION_SPREAD),
         "city_channel": "smooth random EQ within +-6 dB (4 cosine terms over log frequency), 2nd-order high-pass "
                         "at 40-160 Hz, 2nd-order low-pass at 5.0-7.8 kHz; fixed per (seed, city)",

@@ -27,20 +27,22 @@ import soundfile as sf
 import torch
 import torchaudio
 
-from .synth import TIME_FORMAT, load_info, load_truth
+from .synth import LONG_RANGE_EFFECT, TIME_FORMAT, load_info, load_truth
 from .synth_sounds import CLASSES
 
 
 def logmel_stats(paths: list[Path], sample_rate: int = 16000) -> np.ndarray:
     """(clips, 128): per-band mean and std over time of the log-mel spectrogram."""
+    return np.concatenate([logmel_stats_of(np.stack([sf.read(p, dtype="float32")[0] for p in paths[i:i + 64]]),
+                                           sample_rate) for i in range(0, len(paths), 64)])
+
+
+def logmel_stats_of(waves: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+    """(clips, 128) statistics of a (clips, samples) array: the proxy's features."""
     mel = torchaudio.transforms.MelSpectrogram(sample_rate, n_fft=1024, win_length=640, hop_length=320, n_mels=64)
-    feats = []
-    for i in range(0, len(paths), 64):
-        batch = torch.from_numpy(np.stack([sf.read(p, dtype="float32")[0] for p in paths[i:i + 64]]))
-        with torch.no_grad():
-            lm = torch.log(mel(batch) + 1e-6)  # (b, mels, frames)
-        feats.append(torch.cat([lm.mean(-1), lm.std(-1)], dim=1).numpy())
-    return np.concatenate(feats).astype(np.float64)
+    with torch.no_grad():
+        lm = torch.log(mel(torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32))) + 1e-6)  # (b, mels, frames)
+    return torch.cat([lm.mean(-1), lm.std(-1)], dim=1).numpy().astype(np.float64)
 
 
 def metadata_features(locations: pd.Series, times: pd.Series, cities: list[str]) -> np.ndarray:
@@ -110,6 +112,8 @@ def _calibrate(out: Path, folds: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
 
     res: dict[str, list[float]] = {"audio": [], "audio_meta": [], "meta": []}
+    pair = np.isin(meta.scene_label.to_numpy(), LONG_RANGE_EFFECT["classes"])
+    pair_acc: list[float] = []  # the audio proxy trained and scored on the long-range pair alone (chance: 50 %)
     labelled_only: list[float] = []  # the same folds scored on labelled test clips, to compare with the leaky split
     for test in _folds(meta.session.to_numpy()[is_dev], folds, rng):
         test_mask = np.zeros(len(meta), bool)
@@ -121,6 +125,9 @@ def _calibrate(out: Path, folds: int, seed: int) -> dict:
             if name == "audio":
                 keep = lab[test_mask]
                 labelled_only.append(macro_accuracy(y[test_mask][keep], pred[keep]))
+        pair_train, pair_test = train_mask & pair, test_mask & pair
+        if pair_train.any() and pair_test.any():
+            pair_acc.append(macro_accuracy(y[pair_test], fit_predict(x_audio[pair_train], y[pair_train], x_audio[pair_test])))
 
     # the leaky split: labelled clips in k random folds regardless of session
     leaky = []
@@ -149,6 +156,8 @@ def _calibrate(out: Path, folds: int, seed: int) -> dict:
                     "audio_session_split_labelled_clips": float(np.mean(labelled_only)),
                     "note": "both scored on labelled clips only; the difference is what session leakage adds"},
         "eval": out_eval,
+        "long_range_pair": {"classes": LONG_RANGE_EFFECT["classes"], "audio_session_split": float(np.mean(pair_acc)),
+                            "folds": [round(a, 4) for a in pair_acc], "chance": 0.5},
         "metadata_bayes_macro": info["effect_sizes"]["metadata_bayes"]["city_and_hour"]["macro_accuracy"],
         "chance": 1.0 / len(CLASSES),
     }
@@ -177,6 +186,8 @@ def format_calibration(s: dict) -> str:
         ("metadata only, Bayes-optimal (planted)", _pct(s["metadata_bayes_macro"])),
         ("audio only, random clip split (leaky)", _pct(leak["audio_random_clip_split"])),
         ("  the same labelled clips, split by session", _pct(leak["audio_session_split_labelled_clips"])),
+        (f"long-range pair {' vs '.join(s['long_range_pair']['classes'])}, audio, by session (chance 50 %)",
+         _pct(s["long_range_pair"]["audio_session_split"])),
         ("eval, audio only", eval_row(e["audio"])),
         ("eval, audio + city + hour", eval_row(e["audio_meta"])),
         ("chance", _pct(s["chance"])),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from types import MappingProxyType
 
@@ -519,10 +519,54 @@ def cue_wind(rng: np.random.Generator, sp: Mapping[str, float], cue: Cue, n: int
     return F32(db(cue.level_db)) * normalised(shaped_noise(rng, n, _PASS_MAG[key]) * gust)
 
 
+# The planted long-range effect: the same two events in either order, far enough apart that no
+# encoder's receptive field (at most about 0.6 s, ascmamba_base's dense block) holds one event
+# and the other's reverberation tail (rt60 at most 0.9 s).
+ORDER_EVENT_S = 0.3
+ORDER_GAP_S = (1.2, 2.0)
+ORDER_SEGMENT_S = 4.0  # one pair per 4 s of clip
+ORDER_TAIL_S = 1.0     # longer than the longest reverberation time (0.9 s)
+
+
+def _order_event(kind: str, sp: Mapping[str, float], sr: int, rng: np.random.Generator) -> Array:
+    """A: a harmonic tone (f0 about 500-900 Hz, partials to about 4 kHz); B: a noise burst over the
+    same 0.5-4 kHz region. Both sit in the same mel bands (so a model that follows each band in
+    time can relate them) and have symmetric raised-cosine envelopes (no direction in time)."""
+    n = int(ORDER_EVENT_S * sr)
+    if kind == "A":
+        sound = harmonic(sp["chime_f"], n, sr, np.array([1.0, 0.8, 0.6, 0.45, 0.3]), rng)
+    else:
+        lf = np.log2(np.maximum(np.fft.rfftfreq(n, 1.0 / sr), 20.0))
+        sound = shaped_noise(rng, n, np.exp(-0.5 * ((lf - np.log2(1500.0)) / 1.0) ** 2).astype(F32))
+    return normalised(sound * ramp_window(n, sr, 0.1, 0.1))
+
+
+def cue_order(rng: np.random.Generator, sp: Mapping[str, float], cue: Cue, n: int, sr: int) -> Array:
+    """Event A then event B (`variant="AB"`) or B then A ("BA"), 1.2-2.0 s apart, once per 4 s of clip.
+
+    The two variants draw the same random numbers and place the same two events: every per-band
+    statistic over time is the same in distribution, only the order over seconds differs.
+    """
+    out = np.zeros(n, dtype=F32)
+    pairs = max(1, int(n / sr // ORDER_SEGMENT_S))
+    segment = n / sr / pairs
+    # The second event ends ORDER_TAIL_S before the segment does, so the room's reverberation tail
+    # of neither event is cut off at the clip's end (a cut tail would differ between the orders).
+    tail = min(ORDER_TAIL_S, max(0.1, segment - 2 * ORDER_EVENT_S - ORDER_GAP_S[0] - 0.1))
+    room = segment - 2 * ORDER_EVENT_S - 0.1 - tail  # the longest gap that fits in a segment (short clips)
+    first, second = (("A", "B") if cue.variant == "AB" else ("B", "A"))
+    for k in range(pairs):
+        gap = rng.uniform(min(ORDER_GAP_S[0], room), min(ORDER_GAP_S[1], room))
+        start = k * segment + rng.uniform(0.1, max(0.1, segment - tail - 2 * ORDER_EVENT_S - gap))
+        add_into(out, _order_event(first, sp, sr, rng), int(start * sr))
+        add_into(out, _order_event(second, sp, sr, rng), int((start + ORDER_EVENT_S + gap) * sr))
+    return F32(db(cue.level_db)) * normalised(out)
+
+
 CUES: Mapping[str, Callable[[np.random.Generator, Mapping[str, float], Cue, int, int], Array]] = MappingProxyType({
     "engine": cue_engine, "passbys": cue_passbys, "announcement": cue_announcement,
     "door_beeps": cue_door_beeps, "train": cue_train, "hammering": cue_hammering,
-    "drill": cue_drill, "music_bed": cue_music_bed, "wind": cue_wind,
+    "drill": cue_drill, "music_bed": cue_music_bed, "wind": cue_wind, "order": cue_order,
 })
 
 
@@ -552,6 +596,13 @@ def _ev(**rates: float) -> Mapping[str, float]:
     return MappingProxyType(dict(rates))
 
 
+_BAR_OR_RESTAURANT = SceneRecipe(
+    -4.0, ((80, 0.8, 5), (650, 1.3, 6), (3000, 1.0, 2)), 1.8, 0.18, (0.4, 0.9), 3.0, -26.0, 0.0,
+    _ev(voice=0.95, glass=0.25, dish=0.35, music=0.05, footstep=0.05),
+    (Cue("music_bed", 0.5, -2.0, variant="kick"),),
+    beat_s=0.55,
+    cue_text="babble; glass clinks and dish clatter at random times; music with a kick drum in half the clips")
+
 RECIPES: Mapping[str, SceneRecipe] = MappingProxyType({
     "Bus": SceneRecipe(
         -6.0, ((80, 1.0, 10), (250, 1.0, 4)), 3.0, 0.3, (0.25, 0.5), 6.0, -24.0, 2.0,
@@ -573,12 +624,10 @@ RECIPES: Mapping[str, SceneRecipe] = MappingProxyType({
          Cue("announcement", 0.25, 0.0, period=4.5, variant="metro")),
         cue_text="train rumble swelling/fading over 2-5 s with a stepped motor whine; door beeps every ~0.55 s; "
                  "2-note chime"),
-    "Restaurant": SceneRecipe(
-        -3.5, ((120, 0.8, 4), (600, 1.2, 7), (3000, 1.0, 2)), 1.5, 0.15, (0.4, 0.8), 3.0, -27.0, 0.0,
-        _ev(voice=1.1, dish=0.6, glass=0.12, music=0.08, footstep=0.1),
-        (Cue("music_bed", 0.15, -8.0, variant="soft"),),
-        beat_s=0.65,
-        cue_text="dense babble; dish clatter at random times (no rhythm); fan hum"),
+    # Restaurant and Bar are the planted long-range pair: one recipe, told apart only by the order
+    # of two events seconds apart (cue "order"); see harness/data/synth.py, LONG_RANGE_EFFECT.
+    "Restaurant": replace(_BAR_OR_RESTAURANT, cues=(*_BAR_OR_RESTAURANT.cues, Cue("order", 1.0, 6.0, variant="BA")),
+                          cue_text=_BAR_OR_RESTAURANT.cue_text + "; a hiss, then 1.2-2.0 s later a tone"),
     "Shopping mall": SceneRecipe(
         -3.0, ((200, 1.2, 4), (700, 1.5, 6)), 1.5, 0.1, (1.0, 1.8), 0.0, -28.0, 0.0,
         _ev(voice=0.6, footstep=0.45, beep=0.2, music=0.1, suitcase=0.1, dish=0.05),
@@ -609,12 +658,8 @@ RECIPES: Mapping[str, SceneRecipe] = MappingProxyType({
         hammer_period=0.55,
         cue_text="metal hits at a steady period (0.3-0.9 s) in bursts of seconds; drills switching on/off; "
                  "diesel idle"),
-    "Bar": SceneRecipe(
-        -4.0, ((80, 0.8, 6), (700, 1.3, 5)), 2.0, 0.2, (0.4, 0.9), 3.0, -25.0, 0.0,
-        _ev(voice=0.8, glass=0.35, dish=0.12),
-        (Cue("music_bed", 0.85, 2.0, variant="kick"),),
-        beat_s=0.5,
-        cue_text="music with a kick drum on a steady beat (~0.5 s); babble; glass clinks with long ring"),
+    "Bar": replace(_BAR_OR_RESTAURANT, cues=(*_BAR_OR_RESTAURANT.cues, Cue("order", 1.0, 6.0, variant="AB")),
+                   cue_text=_BAR_OR_RESTAURANT.cue_text + "; a tone, then 1.2-2.0 s later a hiss"),
 })
 assert tuple(RECIPES) == CLASSES
 

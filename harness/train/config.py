@@ -31,7 +31,12 @@ class ModelConfig:
     expand: int | None = None
     bidirectional: bool | None = None
     paths: str | None = None
-    downsample: list[int] | None = None  # encoder (time, frequency) strides
+    downsample: list[int] | None = None  # encoder (time, frequency) strides after the dense block
+    stem_stride: list[int] | None = None  # (time, frequency) strides before it
+    head: str | None = None              # freq_stats | freq_mean (ASCMamba)
+    head_bands: int | None = None
+    zero_init_blocks: bool | None = None  # each Mamba path starts as the identity
+    residual: str | None = None           # shared | per_direction (SEMamba's wiring)
     fusion: str | None = None
     dropout: float | None = None
     city_dropout: float | None = None

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ascmamba import MetaContext, create_model
+from ascmamba import MetaContext, create_model, get_spec
 from ascmamba.complexity import count_params
 
 from ..data.prepare import ClipArrays, PreparedData, prepare_data
@@ -100,7 +100,8 @@ class Trial:
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
-        self.data = data if data is not None else prepare_data(cfg.data, seed=cfg.seed, progress=progress)
+        self.data = data if data is not None else prepare_data(
+            cfg.data, seed=cfg.seed, progress=progress, model_front_end=get_spec(cfg.model.name).front_end)
         self.train_set = self.data.arrays(self.data.split.train)
         self.val_set = self.data.arrays(self.data.split.val)
         self.pool = self.data.arrays(self.data.split.unlabelled)
@@ -116,8 +117,12 @@ class Trial:
             "num_cities": max(1, len(self.data.vocabulary)),
         }
         self.model = create_model(cfg.model.name, **self.model_kwargs).to(self.device)
-        decay = [p for n, p in self.model.named_parameters() if p.dim() > 1]
-        no_decay = [p for n, p in self.model.named_parameters() if p.dim() <= 1]
+        # Biases, norms and the SSM's A_log and D (marked `_no_weight_decay`, as in mamba-ssm)
+        # are not decayed: decay would pull A towards -1 and the skip D towards 0.
+        params = list(self.model.parameters())
+        no_decay_ids = {id(p) for p in params if p.dim() <= 1 or getattr(p, "_no_weight_decay", False)}
+        decay = [p for p in params if id(p) not in no_decay_ids]
+        no_decay = [p for p in params if id(p) in no_decay_ids]
         self.optimizer = torch.optim.AdamW(
             [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=cfg.train.lr,

@@ -160,8 +160,10 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     from ..data.prepare import prepare_data
     from ..train.config import from_dict
 
+    from ascmamba import get_spec
+
     cfg = from_dict(space.base)
-    prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose)
+    prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
     started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpus"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
