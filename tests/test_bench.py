@@ -94,3 +94,19 @@ def test_gpu_check_scan_checks_pass_on_the_cpu():
 
     rows = check_scans(torch.device("cpu"))
     assert len(rows) == 4 and all(ok for _, ok, _ in rows), rows
+
+
+@pytest.mark.slow
+def test_versus_quick_trains_every_arm_and_states_the_goals(ray_runtime, tmp_path):
+    from harness.bench.versus import format_versus_table, run_versus_benchmark
+
+    r = run_versus_benchmark(quick=True, storage=str(tmp_path))
+    assert set(r["arms"]) == {"ascmamba_tiny", "no_blocks", "head_freq_mean", "cpmobile"}
+    ref = r["arms"]["cpmobile"]
+    assert ref["time_vs_ref"] == 1.0 and ref["points_vs_ref"] == 0.0
+    for arm in r["arms"].values():
+        assert arm["n"] == 2 and 0 <= arm["pair_right"] <= arm["pair_n"]
+    base = r["arms"]["ascmamba_tiny"]
+    assert r["goals"]["ascmamba_tiny >= cpmobile + 3 points"] == (base["points_vs_ref"] >= 3.0)
+    table = format_versus_table(r)
+    assert "n = 2 seeds per arm" in table and "± is the standard deviation over seeds" in table

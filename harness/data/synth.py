@@ -258,9 +258,17 @@ def plan_procedural(p: SynthPreset, seed: int) -> CorpusPlan:
     rows: list[dict] = []
     session_index = 0
 
+    # A session drawn as one of the long-range pair takes the pair member whose turn it is in its
+    # city, so every city holds as many sessions of the one as of the other (+-1): not only the
+    # priors but the drawn corpus gives the city no say between them.
+    pair = LONG_RANGE_EFFECT["classes"]
+    pair_turn = {c: int(rng.integers(2)) for c in dev + unseen}
+
     def add_session(city: str, size: int, split: str) -> list[int]:
         nonlocal session_index
         label = CLASSES[int(rng.choice(len(CLASSES), p=priors[city]))]
+        if label in pair:
+            label, pair_turn[city] = pair[pair_turn[city]], 1 - pair_turn[city]
         while True:
             when = _record_time(rng, tod[CLASSES.index(label)])
             if (city, when) not in taken:
@@ -448,7 +456,8 @@ LONG_RANGE_EFFECT = {
     "classes": ["Bar", "Restaurant"],
     "difference": "the order of two events 1.2-2.0 s apart (Bar: tone then hiss; Restaurant: hiss then tone), one "
                   "pair per 4 s of clip; everything else is drawn from one recipe with the same random numbers, "
-                  "and the two share one time-of-day distribution and one prior in every city",
+                  "and the two share one time-of-day distribution and one prior in every city, and every "
+                  "city holds as many sessions of the one as of the other (+-1)",
     "pooled_statistics": "identical in distribution: a classifier of per-band time-averaged statistics (or any "
                          "encoder whose receptive field is under 0.8 s, followed by pooling over time) is at chance "
                          "(50 %) on the pair",
