@@ -177,7 +177,7 @@ def test_train_cli_bad_override_is_one_line_error(capsys, micro_data_config, tmp
 @pytest.mark.parametrize("override, message", [
     ("model.name=nope", r"model.name 'nope' is not one of: .*ascmamba_tiny"),
     ("model.fusion=sum", r"model.fusion 'sum' is not one of: none, concat, film, cln, cross_attn"),
-    ("data.front_end=48k", r"data.front_end '48k' is not one of: auto, apsipa, 16k"),
+    ("data.front_end=48k", r"data.front_end '48k' is not one of: auto, apsipa, dcase, 16k"),
     ("pseudo.mode=three_step", r"pseudo.mode 'three_step' is not one of: two_step, one_step, none"),
     ("data.val_fraction=1.5", r"data.val_fraction must be in \(0, 1\)"),
     ("train.bn_recalibration_batches=-1", r"train.bn_recalibration_batches must be >= 0"),
