@@ -188,3 +188,22 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     manifest["missing"] = sorted(h for h in configs if not store.done(h))
     store.write_manifest(manifest)
     return manifest
+
+
+def run_grid_document(doc: dict, storage: str | Path, file_stem: str):
+    """Write a grid built in code as `storage/<file_stem>.yaml`, run what is missing and load the results.
+
+    The benchmarks' way into the one runner: a grid they build is saved next to its results, so a
+    later `ascbench ablate --config` of that file, or a rerun, finds and finishes the same runs.
+    """
+    import yaml
+
+    from .grid import load_grid
+    from .results import load_ablation
+
+    grid_path = Path(storage) / f"{file_stem}.yaml"
+    grid_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(grid_path, yaml.safe_dump(doc, sort_keys=False))
+    grid = load_grid(grid_path)
+    run_ablation(grid, storage, progress=False)
+    return load_ablation(Path(storage) / grid.name)

@@ -29,11 +29,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import yaml
-
-from ..ablate.execute import run_ablation
-from ..ablate.grid import load_grid
-from ..ablate.results import load_ablation
+from ..ablate.execute import run_grid_document
 from ..ablate.tables import format_tables
 
 
@@ -53,12 +49,7 @@ def planted_grid(seeds: int, epochs: int, preset: str) -> dict:
 def run_planted(seeds: int = 10, epochs: int = 8, preset: str = "tiny", storage: str | None = None) -> dict:
     """Run (or finish) the planted ablation; returns the comparisons and the verdicts."""
     storage = storage or str(Path(tempfile.gettempdir()) / "ascbench-planted")
-    grid_path = Path(storage) / f"planted_{preset}.yaml"
-    grid_path.parent.mkdir(parents=True, exist_ok=True)
-    grid_path.write_text(yaml.safe_dump(planted_grid(seeds, epochs, preset), sort_keys=False))
-    grid = load_grid(grid_path)
-    run_ablation(grid, storage, progress=False)
-    results = load_ablation(Path(storage) / grid.name)
+    results = run_grid_document(planted_grid(seeds, epochs, preset), storage, f"planted_{preset}")
     comp = results.comparisons().set_index("arm")
     planted, null = comp.loc["fusion_none"], comp.loc["reseeded"]
     verdicts = {

@@ -17,11 +17,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import yaml
-
-from ..ablate.execute import run_ablation
-from ..ablate.grid import load_grid
-from ..ablate.results import load_ablation
+from ..ablate.execute import run_grid_document
 from ..ablate.tables import format_tables
 from ..data.synth import LONG_RANGE_EFFECT
 
@@ -47,12 +43,7 @@ def versus_grid(seeds: int, epochs: int, preset: str) -> dict:
 def run_versus_benchmark(quick: bool = False, seeds: int = 5, epochs: int = 12, storage: str | None = None) -> dict:
     seeds, epochs, preset = (2, 2, "micro") if quick else (seeds, epochs, "tiny")
     storage = storage or str(Path(tempfile.gettempdir()) / "ascbench-versus")
-    grid_path = Path(storage) / f"versus_{preset}.yaml"
-    grid_path.parent.mkdir(parents=True, exist_ok=True)
-    grid_path.write_text(yaml.safe_dump(versus_grid(seeds, epochs, preset), sort_keys=False))
-    grid = load_grid(grid_path)
-    run_ablation(grid, storage, progress=False)
-    results = load_ablation(Path(storage) / grid.name)
+    results = run_grid_document(versus_grid(seeds, epochs, preset), storage, f"versus_{preset}")
     runs = results.runs.assign(epoch_s=lambda d: d["wall_s"] / d["epochs"])
     pair = {(r.arm, r.seed): _pair_counts(results, r.arm, r.seed, r.hash) for r in runs.itertuples()}
     arms = {}
