@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-# Pairs seen to work or to break on Linux x86_64 (README, "Installing"); used only to suggest
-# a fix once a pair has failed, never to decide that it failed.
-WORKING_TORCHAUDIO = {"2.11": "2.11.0", "2.12": "2.11.1", "2.13": "2.11.1", "2.14": "2.11.1", "2.15": "2.11.1"}
+# The torchaudio seen to work with each torch minor on Linux x86_64 (README, "Installing"; 2.13
+# and 2.14 work with both); used only to suggest a fix once a pair has failed, never to decide it.
+WORKING_TORCHAUDIO = {"2.11": "2.11.0", "2.12": "2.11.0", "2.13": "2.11.1", "2.14": "2.11.1", "2.15": "2.11.1"}
 
 
 class InstallCheckError(Exception):
@@ -47,7 +47,10 @@ def _requirement_class() -> type:
     try:
         from packaging.requirements import Requirement
     except ImportError:
-        from pip._vendor.packaging.requirements import Requirement
+        try:
+            from pip._vendor.packaging.requirements import Requirement
+        except ImportError:
+            raise InstallCheckError("packaging is not installed (and pip is not there to lend its copy)") from None
     return Requirement
 
 
@@ -92,8 +95,12 @@ def check_pins(pins: dict[str, str], lock: Path) -> None:
 
 def check_declared_ranges(skip: set[str]) -> None:
     """ascbench's own requirements (pyproject's ranges) hold for every package not in `skip`."""
+    try:
+        declared = metadata.requires("ascbench") or []
+    except metadata.PackageNotFoundError:
+        raise InstallCheckError("ascbench is not installed in this environment (make install, or pip install -e .)") from None
     Requirement = _requirement_class()
-    for line in metadata.requires("ascbench") or []:
+    for line in declared:
         requirement = Requirement(line)
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue

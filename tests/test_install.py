@@ -182,3 +182,14 @@ def test_install_with_preinstalled_torch_and_no_registry(tmp_path):
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("install check failed: torchaudio is not installed (ascbench requires torchaudio")
+
+
+def test_an_environment_with_nothing_installed_fails_in_one_line(tmp_path):
+    # -S: no site-packages at all, as in an interpreter where nothing was installed yet; run from a
+    # copy of the package so that the source tree's ascbench.egg-info is not on the path either
+    shutil.copytree(REPO / "harness", tmp_path / "harness", ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-S", "-m", "harness.install_check"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line == "install check failed: ascbench is not installed in this environment (make install, or pip install -e .)"
