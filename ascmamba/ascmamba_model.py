@@ -151,24 +151,14 @@ class FrequencyStatsHead(nn.Module):
 
 
 HEADS = ("freq_stats", "freq_mean")
+RESIDUALS = ("shared", "per_direction")
+PATHS = ("tf", "ft", "t", "f")  # time/frequency order
 
 
-def _check_head(head: str) -> str:
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
-    return head
-
-
-def _check_residual(residual: str) -> str:
-    if residual not in ("shared", "per_direction"):
-        raise ValueError(f"residual must be 'shared' or 'per_direction', got {residual!r}")
-    return residual
-
-
-def _check_paths(paths: str) -> str:
-    if paths not in ("tf", "ft", "t", "f"):
-        raise ValueError(f"paths must be one of 'tf', 'ft', 't', 'f' (time/frequency order), got {paths!r}")
-    return paths
+def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return value
 
 
 class ASCMamba(ASCModel):
@@ -208,12 +198,12 @@ class ASCMamba(ASCModel):
         mixer_kwargs = dict(d_state=d_state, expand=expand, d_conv=d_conv, scan_backend=scan_backend)
         cond_dim = meta_dim if fusion == "cln" else None
         self.blocks = nn.ModuleList(
-            DualPathBlock(channels, _check_paths(paths), cond_dim, bidirectional, zero_init_blocks,
-                          _check_residual(residual), **mixer_kwargs)
+            DualPathBlock(channels, _check_choice("paths", paths, PATHS), cond_dim, bidirectional, zero_init_blocks,
+                          _check_choice("residual", residual, RESIDUALS), **mixer_kwargs)
             for _ in range(num_blocks)
         )
         self.cross_attn = MetadataCrossAttention(channels, city_dim, time_dim) if fusion == "cross_attn" else None
-        self.head_kind = _check_head(head)
+        self.head_kind = _check_choice("head", head, HEADS)
         self.norm = nn.LayerNorm(channels) if head == "freq_mean" else None
         self.stats = FrequencyStatsHead(channels, head_bands) if head == "freq_stats" else None
         head_in = channels + (meta_dim if fusion == "concat" else 0)

@@ -62,10 +62,7 @@ class MambaMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (batch, length, d_model) -> (batch, length, d_model)."""
-        batch, length, _ = x.shape
-        add_macs(scan_macs(batch, self.d_inner, length, self.d_state), "scan")
-        y = selective_scan(**self.scan_inputs(x), delta_softplus=True, backend=self.scan_backend)
-        return self.out_proj(y.transpose(1, 2))
+        return fused_scan([self], [x])[0]
 
 
 def fused_scan(mixers: list[MambaMixer], inputs: list[torch.Tensor]) -> list[torch.Tensor]:
