@@ -155,6 +155,13 @@ RESIDUALS = ("shared", "per_direction")
 PATHS = ("tf", "ft", "t", "f")  # time/frequency order
 
 
+def _check_strides(key: str, value) -> tuple[int, int]:
+    strides = tuple(value)
+    if len(strides) != 2 or not all(isinstance(v, int) and v >= 1 for v in strides):
+        raise ValueError(f"{key} must be two whole numbers >= 1 (time, frequency), got {list(strides)!r}")
+    return strides
+
+
 def _check_choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
@@ -193,7 +200,8 @@ class ASCMamba(ASCModel):
         self.uses_metadata = fusion != "none"
         self.metadata = MetadataEncoder(num_cities, city_dim, time_dim, city_dropout) if self.uses_metadata else None
         meta_dim = self.metadata.out_dim if self.metadata is not None else 0
-        self.encoder = DenseEncoder(channels, dense_depth, tuple(downsample), tuple(stem_stride))
+        self.encoder = DenseEncoder(channels, dense_depth, _check_strides("downsample", downsample),
+                                    _check_strides("stem_stride", stem_stride))
         self.film = Modulation(meta_dim, channels) if fusion == "film" else None
         mixer_kwargs = dict(d_state=d_state, expand=expand, d_conv=d_conv, scan_backend=scan_backend)
         cond_dim = meta_dim if fusion == "cln" else None

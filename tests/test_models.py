@@ -167,3 +167,10 @@ def test_ssm_parameters_are_kept_out_of_weight_decay(micro_data_config):
     assert ssm and not decayed & set(ssm)
     assert trial.optimizer.param_groups[0]["weight_decay"] > 0 == trial.optimizer.param_groups[1]["weight_decay"]
     assert any(n.endswith("in_proj.weight") for i, n in names.items() if i in decayed)
+
+
+@pytest.mark.parametrize("key", ["stem_stride", "downsample"])
+@pytest.mark.parametrize("value", [(0, 4), (2,), (-1, 1)])
+def test_bad_strides_are_a_clear_error(key, value):
+    with pytest.raises(ValueError, match=rf"{key} must be two whole numbers >= 1"):
+        create_model("ascmamba_tiny", **{key: value})
