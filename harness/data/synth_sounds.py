@@ -521,11 +521,12 @@ def cue_wind(rng: np.random.Generator, sp: Mapping[str, float], cue: Cue, n: int
 
 # The planted long-range effect: the same two events in either order, far enough apart that no
 # encoder's receptive field (at most about 0.6 s, ascmamba_base's dense block) holds one event
-# and the other's reverberation tail (rt60 at most 0.9 s).
+# and the other's reverberation tail (rt60 at most 0.9 s), and far enough from the clip's edges
+# that no encoder sees an edge (zero padding) and an event in one receptive field.
 ORDER_EVENT_S = 0.3
-ORDER_GAP_S = (1.2, 2.0)
+ORDER_GAP_S = (1.2, 1.6)
 ORDER_SEGMENT_S = 4.0  # one pair per 4 s of clip
-ORDER_TAIL_S = 1.0     # longer than the longest reverberation time (0.9 s)
+ORDER_MARGIN_S = 0.8   # at both ends of a segment: wider than any receptive field, ~the longest rt60
 
 
 def _order_event(kind: str, sp: Mapping[str, float], sr: int, rng: np.random.Generator) -> Array:
@@ -542,22 +543,22 @@ def _order_event(kind: str, sp: Mapping[str, float], sr: int, rng: np.random.Gen
 
 
 def cue_order(rng: np.random.Generator, sp: Mapping[str, float], cue: Cue, n: int, sr: int) -> Array:
-    """Event A then event B (`variant="AB"`) or B then A ("BA"), 1.2-2.0 s apart, once per 4 s of clip.
+    """Event A then event B (`variant="AB"`) or B then A ("BA"), 1.2-1.6 s apart, once per 4 s of clip.
 
     The two variants draw the same random numbers and place the same two events: every per-band
-    statistic over time is the same in distribution, only the order over seconds differs.
+    statistic over time is the same in distribution, only the order over seconds differs. The pair
+    sits uniformly between margins of ORDER_MARGIN_S at both ends of its segment, so the placement
+    is symmetric under time reversal: where the first event sits says nothing about which it is.
     """
     out = np.zeros(n, dtype=F32)
     pairs = max(1, int(n / sr // ORDER_SEGMENT_S))
     segment = n / sr / pairs
-    # The second event ends ORDER_TAIL_S before the segment does, so the room's reverberation tail
-    # of neither event is cut off at the clip's end (a cut tail would differ between the orders).
-    tail = min(ORDER_TAIL_S, max(0.1, segment - 2 * ORDER_EVENT_S - ORDER_GAP_S[0] - 0.1))
-    room = segment - 2 * ORDER_EVENT_S - 0.1 - tail  # the longest gap that fits in a segment (short clips)
+    margin = min(ORDER_MARGIN_S, 0.2 * segment)  # short clips (the micro preset) keep some room
+    room = max(0.05, segment - 2 * margin - 2 * ORDER_EVENT_S)  # the longest gap that fits
     first, second = (("A", "B") if cue.variant == "AB" else ("B", "A"))
     for k in range(pairs):
         gap = rng.uniform(min(ORDER_GAP_S[0], room), min(ORDER_GAP_S[1], room))
-        start = k * segment + rng.uniform(0.1, max(0.1, segment - tail - 2 * ORDER_EVENT_S - gap))
+        start = k * segment + margin + rng.uniform(0.0, max(0.0, room - gap))
         add_into(out, _order_event(first, sp, sr, rng), int(start * sr))
         add_into(out, _order_event(second, sp, sr, rng), int((start + ORDER_EVENT_S + gap) * sr))
     return F32(db(cue.level_db)) * normalised(out)
@@ -627,7 +628,7 @@ RECIPES: Mapping[str, SceneRecipe] = MappingProxyType({
     # Restaurant and Bar are the planted long-range pair: one recipe, told apart only by the order
     # of two events seconds apart (cue "order"); see harness/data/synth.py, LONG_RANGE_EFFECT.
     "Restaurant": replace(_BAR_OR_RESTAURANT, cues=(*_BAR_OR_RESTAURANT.cues, Cue("order", 1.0, 6.0, variant="BA")),
-                          cue_text=_BAR_OR_RESTAURANT.cue_text + "; a hiss, then 1.2-2.0 s later a tone"),
+                          cue_text=_BAR_OR_RESTAURANT.cue_text + "; a hiss, then 1.2-1.6 s later a tone"),
     "Shopping mall": SceneRecipe(
         -3.0, ((200, 1.2, 4), (700, 1.5, 6)), 1.5, 0.1, (1.0, 1.8), 0.0, -28.0, 0.0,
         _ev(voice=0.6, footstep=0.45, beep=0.2, music=0.1, suitcase=0.1, dish=0.05),
@@ -659,7 +660,7 @@ RECIPES: Mapping[str, SceneRecipe] = MappingProxyType({
         cue_text="metal hits at a steady period (0.3-0.9 s) in bursts of seconds; drills switching on/off; "
                  "diesel idle"),
     "Bar": replace(_BAR_OR_RESTAURANT, cues=(*_BAR_OR_RESTAURANT.cues, Cue("order", 1.0, 6.0, variant="AB")),
-                   cue_text=_BAR_OR_RESTAURANT.cue_text + "; a tone, then 1.2-2.0 s later a hiss"),
+                   cue_text=_BAR_OR_RESTAURANT.cue_text + "; a tone, then 1.2-1.6 s later a hiss"),
 })
 assert tuple(RECIPES) == CLASSES
 
