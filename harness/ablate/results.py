@@ -1,4 +1,11 @@
-"""Load an ablation folder into tables (no training): the runs frame, predictions, statistics."""
+"""Load an ablation folder into tables (no training): the runs frame, predictions, statistics.
+
+The headline figures (`macro_acc`, `acc`, `log_loss`, seen/unseen cities, the clip predictions the
+paired tests use) are the held-out test figures of each run's validation-chosen checkpoint;
+`val_macro_acc` is the selection figure beside them. A run without a test set (an APSIPA run with
+`data.test_fraction=0`, or one recorded before test sets existed) reports validation instead, and
+`evaluated_on` says so.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +26,12 @@ class AblationResults:
     predictions: dict[tuple[str, int], pd.DataFrame]
 
     @property
+    def evaluated_on(self) -> str:
+        """"test", "val", or "mixed" (some runs without a test set: their figures are not comparable)."""
+        kinds = set(self.runs["evaluated_on"]) if len(self.runs) else {"test"}
+        return kinds.pop() if len(kinds) == 1 else "mixed"
+
+    @property
     def base(self) -> str:
         return self.manifest["grid"]["base"]["label"]
 
@@ -27,6 +40,11 @@ class AblationResults:
 
     def comparisons(self) -> pd.DataFrame:
         return compare_to_base(self.runs, self.predictions, self.base)
+
+
+def headline_split(final: dict) -> str:
+    """"test" when the run has a test report, else "val"."""
+    return "test" if final.get("test") else "val"
 
 
 def load_ablation(root: str | Path) -> AblationResults:
@@ -38,15 +56,18 @@ def load_ablation(root: str | Path) -> AblationResults:
         rec = records.get(item["hash"])
         if rec is None:
             continue
-        val = rec["final"]["val"]
+        final = rec["final"]
+        split = headline_split(final)
+        head, val = final[split], final["val"]
         rows.append({
             "arm": item["arm"], "kind": item["kind"], "seed": item["seed"], "hash": item["hash"],
-            "model": rec["config"]["model"]["name"], "macro_acc": val["macro_acc"], "acc": val["acc"],
-            "log_loss": val["log_loss"], "n_val": val["n"], "seen_macro_acc": val.get("seen_macro_acc"),
-            "unseen_macro_acc": val.get("unseen_macro_acc"), "best_epoch": rec["final"]["best_epoch"],
+            "model": rec["config"]["model"]["name"], "evaluated_on": split, "macro_acc": head["macro_acc"],
+            "acc": head["acc"], "log_loss": head["log_loss"], "n_eval": head["n"],
+            "seen_macro_acc": head.get("seen_macro_acc"), "unseen_macro_acc": head.get("unseen_macro_acc"),
+            "val_macro_acc": val["macro_acc"], "n_val": val["n"], "best_epoch": final["best_epoch"],
             "epochs": rec["final"]["epochs"], "params": rec["complexity"]["params"],
             "macs": rec["complexity"]["macs"], "clip_seconds": rec["complexity"]["seconds"],
             "wall_s": rec.get("wall_s"),
         })
-        predictions[(item["arm"], item["seed"])] = pd.DataFrame(rec["final"]["val_predictions"])
+        predictions[(item["arm"], item["seed"])] = pd.DataFrame(final[f"{split}_predictions"])
     return AblationResults(Path(root), manifest, records, pd.DataFrame(rows), predictions)

@@ -16,10 +16,12 @@ import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
 ALPHA = 0.05
+POWER = 0.8
 
 
 def bootstrap_ci(values, confidence: float = CONFIDENCE, n_resamples: int = N_RESAMPLES,
@@ -126,7 +128,8 @@ def compare_to_base(runs: pd.DataFrame, predictions: dict[tuple[str, int], pd.Da
     for arm, g in runs[runs["arm"] != base].groupby("arm", sort=False):
         other = g.set_index("seed")[metric]
         seeds = sorted(set(other.index) & set(base_runs.index))
-        pb = paired_bootstrap((other.loc[seeds] - base_runs.loc[seeds]).to_numpy())
+        diffs = (other.loc[seeds] - base_runs.loc[seeds]).to_numpy()
+        pb = paired_bootstrap(diffs)
         correct_base, correct_arm = [], []
         for seed in seeds:
             pa, pv = predictions.get((base, seed)), predictions.get((arm, seed))
@@ -141,7 +144,9 @@ def compare_to_base(runs: pd.DataFrame, predictions: dict[tuple[str, int], pd.Da
             mc = {"n": 0, "b": 0, "c": 0, "statistic": float("nan"), "p": float("nan"), "exact": False}
         rows.append({"arm": arm, "kind": g["kind"].iloc[0], "n_seeds": pb["n"], "diff": pb["mean"],
                      "diff_lo": pb["lo"], "diff_hi": pb["hi"], "p_boot": pb["p"], "p_t": pb["p_t"],
-                     "mcnemar_n": mc["n"], "base_only": mc["b"], "arm_only": mc["c"], "p_mcnemar": mc["p"]})
+                     "mcnemar_n": mc["n"], "base_only": mc["b"], "arm_only": mc["c"], "p_mcnemar": mc["p"],
+                     "p_improve": probability_of_improvement(diffs), "mde": minimum_detectable_effect(diffs),
+                     "diff_sd": float(np.std(diffs, ddof=1)) if len(diffs) > 1 else float("nan")})
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -151,6 +156,36 @@ def compare_to_base(runs: pd.DataFrame, predictions: dict[tuple[str, int], pd.Da
     out["sig_seeds"] = out["p_t_holm"] < ALPHA
     out["sig_mcnemar"] = out["p_mcnemar_holm"] < ALPHA
     return out
+
+
+def probability_of_improvement(diffs) -> float:
+    """P(arm > base) over seeds: the share of paired seeds where the arm scored higher (ties count half)."""
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    return float(np.mean((d > 0) + 0.5 * (d == 0))) if len(d) else float("nan")
+
+
+def minimum_detectable_effect(diffs, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The smallest mean paired difference a two-sided paired t-test over these many seeds detects
+    with `power`, given the observed spread of the paired differences (statsmodels' power solver).
+
+    Why: a non-significant difference says nothing unless the test could have seen an effect of
+    the size that matters; this says which size it could see. NaN below 3 seeds or without spread.
+    """
+    d = np.asarray(diffs, dtype=float)
+    d = d[np.isfinite(d)]
+    if len(d) < 3 or np.ptp(d) == 0:
+        return float("nan")
+    effect = TTestPower().solve_power(nobs=len(d), alpha=alpha, power=power, alternative="two-sided")
+    return float(effect * d.std(ddof=1))
+
+
+def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
+    """Seeds a paired t-test needs to detect a mean difference `effect` with paired spread `sd`."""
+    if not (np.isfinite(effect) and np.isfinite(sd)) or sd <= 0 or effect == 0:
+        return None
+    n = TTestPower().solve_power(effect_size=abs(effect) / sd, alpha=alpha, power=power, alternative="two-sided")
+    return int(np.ceil(max(n, 2)))
 
 
 def significance_mark(row: pd.Series) -> str:

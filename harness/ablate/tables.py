@@ -10,7 +10,7 @@ import math
 import pandas as pd
 
 from .results import AblationResults
-from .stats import ALPHA, CONFIDENCE, significance_mark
+from .stats import ALPHA, CONFIDENCE, POWER, seeds_needed, significance_mark
 
 
 def markdown_table(df: pd.DataFrame) -> str:
@@ -41,6 +41,27 @@ def human(n: float, unit: str = "") -> str:
     return f"{n:.0f}{unit}"
 
 
+SPLIT_WORDS = {
+    "test": ("test", "Macro accuracy on the held-out test clips of each run's checkpoint chosen on validation "
+                     "(test chose nothing)"),
+    "val": ("val", "Macro accuracy on the validation split at each run's best epoch (no test set: these are "
+                   "the selection figures, biased upward)"),
+    "mixed": ("test/val", "Macro accuracy on test where a run has a test set and on validation where it has not: "
+                          "NOT comparable across arms, rerun the runs without a test set"),
+}
+
+
+def _pp(x: float) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
+
+
+def _seeds_for(c: pd.Series) -> str:
+    n = seeds_needed(c["diff"], c["diff_sd"])
+    if n is None:
+        return "–"
+    return f"{n} (have {int(c['n_seeds'])})"
+
+
 def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
     """Summary per arm joined with its comparison to the base; returns (table, legend)."""
     summary, comp = results.summary(), results.comparisons()
@@ -52,9 +73,10 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
     for s in summary.sort_values(["kind", "rank"], key=lambda c: c.map({"base": 0, "variant": 1, "baseline": 2})
                                  if c.name == "kind" else c).itertuples():
         c = comp.loc[s.arm] if s.arm in comp.index else None
+        val = results.runs.loc[results.runs["arm"] == s.arm, "val_macro_acc"].astype(float)
         rows.append({
             "arm": s.arm, "kind": s.kind, "n": s.n,
-            "macro acc % (mean ± sd)": f"{pct(s.mean)} ± {pct(s.std)}",
+            f"{SPLIT_WORDS[results.evaluated_on][0]} macro acc % (mean ± sd)": f"{pct(s.mean)} ± {pct(s.std)}",
             f"{int(CONFIDENCE * 100)}% CI": f"[{pct(s.ci_lo)}, {pct(s.ci_hi)}]",
             "Δ vs base (pp)": "–" if c is None else f"{100 * c['diff']:+.1f} [{100 * c['diff_lo']:+.1f}, {100 * c['diff_hi']:+.1f}]",
             "p boot (Holm)": "–" if c is None else pval(c["p_boot_holm"]),
@@ -62,12 +84,16 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
             "McNemar b/c": "–" if c is None else f"{c['base_only']}/{c['arm_only']}",
             "p McNemar (Holm)": "–" if c is None else pval(c["p_mcnemar_holm"]),
             "sig": "" if c is None else significance_mark(c),
+            "P(arm > base)": "–" if c is None else f"{c['p_improve']:.2f}",
+            f"MDE {int(POWER * 100)}% (pp)": "–" if c is None else _pp(c["mde"]),
+            "seeds for Δ": "–" if c is None else _seeds_for(c),
+            "val macro acc % (selection)": f"{pct(val.mean())} ± {pct(val.std(ddof=1) if len(val) > 1 else float('nan'))}",
             "rank": s.rank, "mean rank": f"{s.mean_rank:.1f}",
             "params": human(s.params), f"MACs/{seconds:g}s clip": human(s.macs),
         })
     n_seeds = int(summary["n"].max())
     legend = (
-        f"Macro accuracy on the validation split at each run's best epoch; n = number of seeds per arm "
+        f"{SPLIT_WORDS[results.evaluated_on][1]}; n = number of seeds per arm "
         f"(up to {n_seeds}); ± is the standard deviation over seeds (ddof 1); CI is the {int(CONFIDENCE * 100)}% "
         f"percentile bootstrap CI of the mean over seeds. Δ is the mean over seeds of the paired (same seed, same "
         f"split) difference to the base `{results.base}`, in percentage points, with its paired bootstrap "
@@ -75,7 +101,12 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
         f"a few seeds, shown for reference); p t: paired t-test over seeds; McNemar: exact/χ² test on "
         f"the pooled (seed, clip) validation predictions, b = clips only the base got right, c = only the arm. "
         f"All p-values Holm-adjusted across the {len(comp)} arms compared with the base; sig: * paired t-test, "
-        f"† McNemar, at α = {ALPHA}. Rank: by mean (1 = best); mean rank: average within-seed rank."
+        f"† McNemar, at α = {ALPHA}. P(arm > base): share of seeds where the arm beat the base (ties half). "
+        f"MDE {int(POWER * 100)}%: the smallest mean difference a paired t-test over this many seeds detects with "
+        f"{int(POWER * 100)}% power at α = {ALPHA}, from the observed spread of the paired differences (statsmodels); "
+        f"a Δ below it that is not significant is not evidence of no effect. Seeds for Δ: seeds that test needs to "
+        f"detect the observed Δ with that power. Val macro acc: the validation figure of the same checkpoints, which "
+        f"chose them (biased upward). Rank: by mean (1 = best); mean rank: average within-seed rank."
     )
     return pd.DataFrame(rows), legend
 

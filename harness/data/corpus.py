@@ -9,6 +9,7 @@ Columns of `Corpus.clips` (one row per clip, in file order):
   session      recording-session key: clips sharing it must stay on one side of a split
   device       recording device id ("" where unknown)
   row          1-based line number in the source file, for error messages
+  test         True for a held-out test clip (see harness/data/test_set.py); False if absent
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ class Corpus:
     source: str  # the metadata file it came from, for messages and provenance
 
     def __post_init__(self) -> None:
+        if "test" not in self.clips.columns:
+            self.clips = self.clips.assign(test=False)
         missing = [c for c in COLUMNS if c not in self.clips.columns]
         if missing:
             raise ValueError(f"{self.source}: corpus table lacks columns {missing}")

@@ -20,6 +20,7 @@ from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
 from .corpus import Corpus
 from .dcase import load_dcase
 from .splits import Split, session_split
+from .test_set import attach_test
 
 FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "dcase": DCASE_FRONT_END, "16k": FRONT_END_16K}
 SOURCES = ("synthetic", "apsipa", "dcase")
@@ -40,7 +41,11 @@ class DataConfig:
     front_end: str = "auto"            # apsipa | dcase | 16k | auto (16k for synthetic, else the model's own)
     val_fraction: float = 0.2
     split_seed: int | None = None      # default: the run's seed
-    holdout_cities: list[str] = field(default_factory=list)
+    holdout_cities: list[str] = field(default_factory=list)   # whole cities into validation
+    test_metadata: str | None = None   # labelled test CSV (APSIPA) or evaluation fold (DCASE); see test_set.py
+    test_fraction: float = 0.2         # APSIPA without test_metadata: share of sessions held out as test
+    test_cities: list[str] = field(default_factory=list)     # APSIPA: whole cities held out as test
+    test_seed: int = 0                 # draws the held-out test sessions; the same for every run seed
     on_bad_audio: str = "error"        # error | skip (skipped clips are listed in the run's data summary)
     cache_dir: str | None = None       # feature cache; default $ASCBENCH_CACHE or ~/.cache/ascbench
 
@@ -72,6 +77,7 @@ class PreparedData:
     seconds: float
     truth: dict[str, int] | None   # true class of every clip (synthetic corpus only; never for training)
     skipped_audio: list[str] = field(default_factory=list)
+    test_source: str = ""          # where the test clips came from, in words
     _times: np.ndarray = field(repr=False, default=None)
 
     @property
@@ -109,6 +115,10 @@ class PreparedData:
             "split_seed": self.split.seed,
             "val_fraction": self.split.val_fraction,
             "holdout_cities": list(self.split.holdout_cities),
+            "n_test": len(self.split.test),
+            "test_source": self.test_source,
+            "test_cities_unseen": sorted(set(self.corpus.clips.loc[self.corpus.clips["test"], "location"])
+                                         - set(self.vocabulary.to_list())),
             "front_end": self.front_end.to_dict(),
             "seconds": self.seconds,
             "feature_cache": str(self.features.path),
@@ -164,6 +174,7 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
                  model_front_end: FrontEnd | None = None) -> PreparedData:
     """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `_front_end`)."""
     corpus, seconds, truth = load_corpus(cfg, progress)
+    corpus, test_source = attach_test(corpus, cfg, synthetic_test_corpus(cfg, corpus, truth))
     probe = probe_audio(corpus, cfg.on_bad_audio)
     corpus = probe.corpus
     split_seed = seed if cfg.split_seed is None else cfg.split_seed
@@ -177,4 +188,14 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
         progress=progress,
     )
     return PreparedData(cfg, corpus, split, vocabulary, features, front_end, seconds, truth,
-                        skipped_audio=probe.skipped)
+                        skipped_audio=probe.skipped, test_source=test_source)
+
+
+def synthetic_test_corpus(cfg: DataConfig, dev: Corpus, truth: dict[str, int] | None) -> Corpus | None:
+    """The synthetic corpus's evaluation clips labelled with their true classes (None for other sources)."""
+    if cfg.source != "synthetic" or truth is None:
+        return None
+    root = synthetic_root(cfg)
+    test = load_apsipa(root / "eval_metadata.csv", root / "audio", dev.classes)
+    test.clips["label"] = [truth[c] for c in test.clips["clip_id"]]
+    return test

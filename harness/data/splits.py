@@ -25,6 +25,7 @@ class Split:
     seed: int
     val_fraction: float
     holdout_cities: tuple[str, ...] = field(default_factory=tuple)
+    test: tuple[str, ...] = field(default_factory=tuple)   # reported only, never chosen on
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +51,8 @@ def session_split(
     """Split labelled clips by session, per class aiming at `val_fraction` of its clips in validation.
 
     Clips of `holdout_cities` all go to validation (labelled) or are dropped (unlabelled).
+    Test clips (the corpus's `test` column) and every other clip of their sessions stay out of
+    training, validation and the pseudo-label pool.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
@@ -59,8 +62,10 @@ def session_split(
     if unknown:
         raise ValueError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
     rng = np.random.default_rng(seed)
-    held = clips["location"].isin(holdout_cities).to_numpy()
-    labelled = corpus.labelled
+    test = clips["test"].to_numpy(bool)
+    off_limits = clips["session"].isin(set(clips.loc[test, "session"])).to_numpy()
+    held = clips["location"].isin(holdout_cities).to_numpy() & ~off_limits
+    labelled = corpus.labelled & ~off_limits
     val_sessions: set[str] = set(clips.loc[held, "session"])
     candidates = clips[labelled & ~held]
     for _, group in candidates.groupby("label", sort=True):
@@ -83,8 +88,9 @@ def session_split(
     return Split(
         train=tuple(ids[labelled & ~in_val]),
         val=tuple(ids[labelled & in_val]),
-        unlabelled=tuple(ids[~labelled & ~in_val & ~held]),
+        unlabelled=tuple(ids[~corpus.labelled & ~in_val & ~held & ~off_limits]),
         seed=seed,
         val_fraction=val_fraction,
         holdout_cities=tuple(holdout_cities),
+        test=tuple(ids[test]),
     )

@@ -59,9 +59,15 @@ def run_training(cfg: RunConfig, out_dir: str | Path, progress: bool = True, sto
 def summarise(final: dict) -> str:
     val = final["val"]
     lines = [
-        f"best epoch {final['best_epoch']}/{final['epochs']}: val macro acc {val['macro_acc']:.4f}, "
-        f"acc {val['acc']:.4f}, log loss {val['log_loss']:.4f} (n={val['n']} clips)",
+        f"best epoch {final['best_epoch']}/{final['epochs']} (chosen on validation): val macro acc "
+        f"{val['macro_acc']:.4f}, acc {val['acc']:.4f}, log loss {val['log_loss']:.4f} (n={val['n']} clips)",
     ]
+    test = final.get("test")
+    if test:
+        unseen = (f"; unseen cities {test['unseen_macro_acc']:.4f} (n={test['unseen_n']})"
+                  if "unseen_macro_acc" in test else "")
+        lines.append(f"test (that checkpoint, reported only): macro acc {test['macro_acc']:.4f}, acc {test['acc']:.4f}, "
+                     f"log loss {test['log_loss']:.4f} (n={test['n']} clips){unseen}")
     for step in final["pseudo_steps"]:
         acc = step.get("accuracy_kept")
         lines.append(f"pseudo step {step['step']}: kept {step['kept']}/{step['pool']}"

@@ -29,6 +29,7 @@ from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
 
 CHECKPOINT_VERSION = 1
+TEST_SCALARS = ("macro_acc", "acc", "log_loss", "seen_macro_acc", "unseen_macro_acc")
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -90,6 +91,7 @@ class TrialState:
     pseudo_ids: list[str] = field(default_factory=list)    # clips currently pseudo-labelled
     pseudo_labels: list[int] = field(default_factory=list)
     pseudo_steps: list[dict] = field(default_factory=list)  # summary of each labelling step
+    best_test: dict = field(default_factory=dict)  # test scalars of the validation-chosen checkpoint
 
 
 class Trial:
@@ -105,6 +107,7 @@ class Trial:
         self.train_set = self.data.arrays(self.data.split.train)
         self.val_set = self.data.arrays(self.data.split.val)
         self.pool = self.data.arrays(self.data.split.unlabelled)
+        self.test_set = self.data.arrays(self.data.split.test)
         if len(self.train_set) == 0 or len(self.val_set) == 0:
             raise ValueError(f"{self.data.corpus.source}: the split left no training or no validation clips")
         self.features = self.data.features.features
@@ -288,6 +291,14 @@ class Trial:
         seen = set(self.data.vocabulary.to_list())
         return classification_report(probs, arrays.labels, self.data.classes, arrays.locations, seen)
 
+    def _test_scalars(self) -> dict:
+        """Test figures of the model as it is now, only when validation has just chosen it: every
+        epoch's row then carries the test score of the checkpoint chosen so far, never a test maximum."""
+        if len(self.test_set) == 0:
+            return {}
+        report = self.evaluate(self.test_set)
+        return {f"test/{k}": report[k] for k in TEST_SCALARS if k in report}
+
     def epochs(self) -> Iterator[dict]:
         """Train the remaining epochs, yielding the metrics of each as soon as it is done."""
         total = self.cfg.train.epochs
@@ -306,6 +317,7 @@ class Trial:
                 self.state.best_macro_acc = report["macro_acc"]
                 self.state.best_epoch = self.state.epoch
                 self.best_model_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                self.state.best_test = self._test_scalars()
             metrics.update({
                 "epoch": self.state.epoch,
                 "stage": stage,
@@ -320,6 +332,7 @@ class Trial:
             for key in ("seen_macro_acc", "unseen_macro_acc"):
                 if key in report:
                     metrics[f"val/{key}"] = report[key]
+            metrics.update(self.state.best_test)
             if self.state.pseudo_steps and "accuracy_kept" in self.state.pseudo_steps[-1]:
                 metrics["pseudo/accuracy"] = self.state.pseudo_steps[-1]["accuracy_kept"]
             self.state.history.append(metrics)
@@ -358,6 +371,7 @@ class Trial:
             "pseudo_ids": list(s.pseudo_ids),
             "pseudo_labels": torch.tensor(s.pseudo_labels, dtype=torch.long),
             "pseudo_steps": s.pseudo_steps,
+            "best_test": s.best_test,
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
                     "numpy_pos": int(np.random.get_state()[2])},
@@ -378,6 +392,7 @@ class Trial:
             pseudo_ids=list(state["pseudo_ids"]),
             pseudo_labels=state["pseudo_labels"].tolist(),
             pseudo_steps=list(state["pseudo_steps"]),
+            best_test=dict(state.get("best_test", {})),
         )
         self.best_model_state = state["best_model_state"]
         rng = state["rng"]
@@ -386,27 +401,29 @@ class Trial:
         np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), int(rng["numpy_pos"]), 0, 0.0))
 
     def final_report(self) -> dict:
-        """Final metrics: best epoch's validation report (per class, per city, confusion) and pseudo-label steps."""
+        """Final metrics of the validation-chosen checkpoint: its validation report (the selection
+        figures) and its test report (the figures to publish), with clip-level predictions of both."""
         current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         if self.best_model_state is not None:
             self.model.load_state_dict(self.best_model_state)
-        probs = self.predict_proba(self.val_set)
-        best = classification_report(probs, self.val_set.labels, self.data.classes, self.val_set.locations,
-                                     set(self.data.vocabulary.to_list()))
+        seen = set(self.data.vocabulary.to_list())
+        out: dict = {}
+        for name, arrays in (("val", self.val_set), ("test", self.test_set)):
+            if len(arrays) == 0:
+                continue
+            probs = self.predict_proba(arrays)
+            out[name] = classification_report(probs, arrays.labels, self.data.classes, arrays.locations, seen)
+            # clip-level predictions, for paired tests (McNemar) across runs
+            out[f"{name}_predictions"] = {"clip_id": list(arrays.clip_ids), "true": arrays.labels.tolist(),
+                                          "pred": probs.argmax(axis=1).tolist()}
         self.model.load_state_dict(current)
         return {
             "best_epoch": self.state.best_epoch,
             "epochs": self.state.epoch,
-            "val": best,
+            **out,
             "last": self.state.history[-1] if self.state.history else {},
             "pseudo_steps": self.state.pseudo_steps,
             "data": self.data.describe(),
             "params": count_params(self.model),
             "seed": self.cfg.seed,
-            # clip-level predictions of the best model, for paired tests (McNemar) across runs
-            "val_predictions": {
-                "clip_id": list(self.val_set.clip_ids),
-                "true": self.val_set.labels.tolist(),
-                "pred": probs.argmax(axis=1).tolist(),
-            },
         }

@@ -1,0 +1,115 @@
+"""The third role of data: a labelled test set that is reported and never used for any choice.
+
+Validation chooses (epochs, configurations, pseudo-label thresholds); test only reports, so
+its figures are not a maximum over noisy estimates. Where the test clips come from:
+
+- synthetic corpus: the evaluation clips with their true classes from `truth.csv`, including
+  the cities that never occur in development data;
+- DCASE TAU: the clips listed in `evaluation_setup/fold1_evaluate.csv` under the dataset root
+  (the official evaluation fold of the development set), or `data.test_metadata`;
+- APSIPA/CAS: a labelled evaluation CSV (`data.test_metadata`) when the user has one, otherwise
+  whole sessions held out of the development data (`data.test_fraction` of each class's labelled
+  clips, drawn with `data.test_seed`, the same for every run seed) and optionally whole cities
+  (`data.test_cities`: their labelled clips become test, their unlabelled ones are dropped).
+
+Test clips are marked in the corpus's `test` column; the split never puts them in training,
+validation or the pseudo-label pool.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .corpus import Corpus
+
+if TYPE_CHECKING:
+    from .prepare import DataConfig
+
+DCASE_TEST_FOLD = Path("evaluation_setup") / "fold1_evaluate.csv"
+
+
+def mark_test(corpus: Corpus, test: np.ndarray, drop: np.ndarray | None = None) -> Corpus:
+    """A copy of `corpus` with `test` clips marked and `drop` clips removed."""
+    clips = corpus.clips.assign(test=np.asarray(test, dtype=bool))
+    if drop is not None:
+        clips = clips[~np.asarray(drop, dtype=bool)].reset_index(drop=True)
+    return Corpus(clips, corpus.classes, corpus.source)
+
+
+def append_test(corpus: Corpus, test: Corpus) -> Corpus:
+    """Development clips plus a labelled test corpus (same classes; clip ids must not repeat)."""
+    if test.classes != corpus.classes:
+        raise ValueError(f"{test.source}: classes differ from {corpus.source}")
+    unlabelled = test.clips[test.clips["label"] < 0]
+    if len(unlabelled):
+        raise ValueError(f"{test.source}: row {unlabelled['row'].iloc[0]}: a test clip needs a scene_label")
+    shared = set(test.clips["clip_id"]) & set(corpus.clips["clip_id"])
+    if shared:
+        raise ValueError(f"{test.source}: clip {sorted(shared)[0]!r} is also in {corpus.source}")
+    clips = pd.concat([corpus.clips.assign(test=False), test.clips.assign(test=True)], ignore_index=True)
+    return Corpus(clips, corpus.classes, corpus.source)
+
+
+def held_out_sessions(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
+    """Every clip of whole sessions drawn per class until about `fraction` of its labelled clips."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"data.test_fraction must be in [0, 1), got {fraction}")
+    clips = corpus.clips
+    chosen: set[str] = set()
+    if fraction > 0:
+        rng = np.random.default_rng([seed, 7])
+        labelled = clips[(clips["label"] >= 0) & ~clips["test"]]
+        for _, group in labelled.groupby("label", sort=True):
+            sizes = group.groupby("session", sort=True).size()
+            target, taken = fraction * len(group), 0
+            for i in rng.permutation(len(sizes)):
+                size = int(sizes.iloc[i])
+                if taken >= target or taken + size >= len(group):
+                    continue
+                chosen.add(sizes.index[i])
+                taken += size
+    return clips["session"].isin(chosen).to_numpy()
+
+
+def _dcase_fold(corpus: Corpus, fold: Path) -> np.ndarray:
+    """Clips listed in the official evaluation fold (first column: the file name)."""
+    with open(fold, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))
+    names = {r[0] for r in rows[1:] if r}
+    if not names:
+        raise ValueError(f"{fold}: no clips listed")
+    return corpus.clips["clip_id"].isin(names).to_numpy()
+
+
+def attach_test(corpus: Corpus, cfg: DataConfig, eval_truth: Corpus | None = None) -> tuple[Corpus, str]:
+    """The corpus with its test clips marked (or appended), and one sentence saying where they came from."""
+    corpus = mark_test(corpus, np.zeros(len(corpus), dtype=bool))
+    if eval_truth is not None:  # the synthetic corpus: evaluation clips with their true classes
+        return append_test(corpus, eval_truth), "the synthetic corpus's evaluation clips with their true classes"
+    if cfg.test_metadata and cfg.source == "apsipa":
+        from .apsipa import load_apsipa
+
+        return (append_test(corpus, load_apsipa(cfg.test_metadata, cfg.audio_dir, corpus.classes)),
+                f"the labelled evaluation CSV {cfg.test_metadata}")
+    if cfg.source == "dcase":
+        fold = Path(cfg.test_metadata) if cfg.test_metadata else Path(cfg.audio_dir) / DCASE_TEST_FOLD
+        if fold.is_file():
+            return mark_test(corpus, _dcase_fold(corpus, fold)), f"the official evaluation fold {fold}"
+    unknown = sorted(set(cfg.test_cities) - set(corpus.clips["location"]))
+    if unknown:
+        raise ValueError(f"{corpus.source}: data.test_cities: {unknown[0]!r} does not occur in the data")
+    in_city = corpus.clips["location"].isin(cfg.test_cities).to_numpy()
+    labelled = (corpus.clips["label"] >= 0).to_numpy()
+    held = held_out_sessions(corpus, cfg.test_fraction, cfg.test_seed) | in_city
+    # unlabelled clips of a held-out session or city are dropped: in the pseudo-label pool they
+    # would let training see the test sessions
+    corpus = mark_test(corpus, held & labelled, drop=held & ~labelled)
+    what = (f"whole sessions held out of the development data ({cfg.test_fraction:g} of each class's labelled "
+            f"clips, test seed {cfg.test_seed})")
+    if cfg.test_cities:
+        what += f" and every labelled clip of {', '.join(cfg.test_cities)}"
+    return corpus, what
