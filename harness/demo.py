@@ -16,7 +16,8 @@ def demo_steps(root: Path) -> list[tuple[str, list[str]]]:
     return [
         ("model registry", ["models"]),
         ("tune: quick space, tiny synthetic corpus",
-         ["tune", "--space", "quick", "--storage", str(root), "--name", "tune", *resume]),
+         ["tune", "--space", "quick", "--storage", str(root), "--name", "tune",
+          "--confirm-top", "2", "--confirm-seeds", "2", *resume]),
         ("ablate: the tuned config vs. its ablations and a baseline, 3 seeds",
          ["ablate", "--config", "ablation_quick", "--from-tune", "tune", "--storage", str(root), "--name", "ablation"]),
         ("report", ["report", str(root), "--out", str(root / "report")]),

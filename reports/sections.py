@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from harness.ablate.provenance import provenance
-from harness.ablate.results import AblationResults
+from harness.ablate.results import AblationResults, headline_split
 from harness.ablate.tables import ablation_table, human, markdown_table, pct
 from harness.tune.space import STRATEGY_DEFAULTS
 
@@ -68,7 +68,8 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
             lines.append(f"- data: {data['source']} `{data['corpus']}`, {len(data['classes'])} classes, cities "
                          f"{', '.join(data['cities'])}; per seed {data['n_train']} train / {data['n_val']} validation / "
                          f"{data['n_unlabelled']} unlabelled clips, session-level split with split seed = run seed "
-                         f"(paired), holdout cities {data['holdout_cities'] or 'none'}")
+                         f"(paired), holdout cities {data['holdout_cities'] or 'none'}; test: "
+                         + (f"{data['n_test']} clips, {data['test_source']}" if data.get("n_test") else "none"))
     return "\n".join(lines)
 
 
@@ -93,11 +94,15 @@ def tune_section(run: TuneRun, out: Path) -> str:
         "trial": top["trial_id"], "status": top["status"], "epochs": top["epochs"],
         **{c[len("config/"):]: top[c].map(lambda v: f"{v:.3g}" if isinstance(v, float) else v) for c in cfg_cols},
         f"best {run.metric} (%)": top[col].map(lambda v: pct(v)),
+        "test macro acc (%)": top["last/test/macro_acc"].map(pct) if "last/test/macro_acc" in top else "–",
         "wall s": top["wall_s"].map(lambda v: f"{v:.0f}") if "wall_s" in top else "–",
     })
     lines += ["### Leaderboard", "", f"Top {len(top)} of {len(r)} trials by the best `{run.metric}` reached "
               "(one validation split, one seed per trial; differences of a point or two between trials are within "
-              "seed noise — the ablation measures that).", "", markdown_table(board), ""]
+              "seed noise). Test: the held-out test figure of the trial's validation-chosen checkpoint at the "
+              "epoch it ended (reported, never chosen on).", "", markdown_table(board), ""]
+    if run.confirmed is not None and len(run.confirmed):
+        lines += confirmed_lines(run)
     # ASHA budget
     max_e = run.max_epochs
     epochs = r["epochs"].astype(int)
@@ -130,9 +135,54 @@ def tune_section(run: TuneRun, out: Path) -> str:
     return "\n".join(lines)
 
 
+def confirmed_lines(run: TuneRun) -> list[str]:
+    """The top trials re-run over seeds: single-seed and confirmed figures side by side."""
+    c = run.confirmed
+    val_mean = next(k for k in c.columns if k.startswith("confirmed/val_") and k.endswith("_mean"))
+    val_sd = val_mean[:-len("_mean")] + "_sd"
+    single = next(k for k in c.columns if k.startswith("single_seed/"))
+    table = pd.DataFrame({
+        "trial": c["trial_id"], "rank (one seed)": c["rank_single_seed"],
+        "rank (confirmed)": c["rank_confirmed"].map(lambda v: f"{v:.0f}"),
+        f"one seed: {single[len('single_seed/'):]} %": c[single].map(pct),
+        "n seeds": c["n_seeds"],
+        "confirmed: val % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(c[val_mean], c[val_sd])],
+        "confirmed: test % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in
+                                         zip(c["confirmed/test_macro_acc_mean"], c["confirmed/test_macro_acc_sd"])],
+        "test, unseen cities %": c["confirmed/test_unseen_macro_acc_mean"].map(pct),
+    })
+    return ["### Confirmed winners", "",
+            f"The top {len(c)} trials re-run over {int(c['n_seeds'].max())} seeds each (`--confirm-top`, "
+            "`--confirm-seeds`); best_config.yaml is the configuration with the best mean validation figure over "
+            "those seeds. ± is the standard deviation over seeds; test figures are those of each run's "
+            "validation-chosen checkpoint and chose nothing.", "", markdown_table(table), ""]
+
+
 # --------------------------------------------------------------------------- ablation
+def protocol_paragraph(res: AblationResults) -> str:
+    """Which clips are train, validation and test, what chose what, how many seeds, what ± means."""
+    runs = res.runs
+    data = next(iter(res.records.values()))["final"]["data"]
+    n_seeds = int(runs.groupby("arm").size().max())
+    if res.evaluated_on == "test":
+        test = (f"**test**: {data['n_test']} clips, {data['test_source']}"
+                + (f" (cities never in training: {', '.join(data['test_cities_unseen'])})"
+                   if data.get("test_cities_unseen") else "")
+                + "; test chose nothing, it is only reported")
+    else:
+        test = "**no test set** (the figures below are validation figures, which also chose the checkpoints)"
+    return (f"**Protocol.** Per seed, development clips are split by whole recording sessions into **train** "
+            f"(~{data['n_train']} labelled clips, plus pseudo-labels drawn only from unlabelled clips of training "
+            f"sessions) and **validation** (~{data['n_val']} clips, split seed = run seed, so arms are paired); "
+            f"{test}. Validation chose each run's epoch (the checkpoint reported), and in tune the configuration and "
+            f"pseudo-label thresholds. {n_seeds} seeds per arm; ± is the standard deviation over seeds and CIs are "
+            f"95% bootstrap intervals over seeds.")
+
+
 def _mean_reports(res: AblationResults, arm: str) -> list[dict]:
-    return [res.records[h]["final"]["val"] for h in res.runs.loc[res.runs["arm"] == arm, "hash"]]
+    """Each run's headline report (test where the run has one, else validation)."""
+    finals = [res.records[h]["final"] for h in res.runs.loc[res.runs["arm"] == arm, "hash"]]
+    return [f[headline_split(f)] for f in finals]
 
 
 def ablation_section(res: AblationResults, out: Path) -> str:
@@ -143,7 +193,8 @@ def ablation_section(res: AblationResults, out: Path) -> str:
     table, legend = ablation_table(res)
     summary = res.summary()
     seconds = float(res.runs["clip_seconds"].iloc[0])
-    lines += ["### Ablation table", "", markdown_table(table), "", legend, ""]
+    where = {"test": "test", "val": "validation"}.get(res.evaluated_on, "test or validation")
+    lines += [protocol_paragraph(res), "", "### Ablation table", "", markdown_table(table), "", legend, ""]
     path = figures.ablation_bars(summary, res.base, out / f"ablation_{name}_bars.png")
     lines += [_fig(path, out, "ablation bars"), ""]
     # baselines with params and MACs
@@ -152,7 +203,9 @@ def ablation_section(res: AblationResults, out: Path) -> str:
     lines += ["### Baselines: accuracy, parameters and compute", "",
               markdown_table(pd.DataFrame({
                   "arm": base_rows["arm"], "model": base_rows["arm"].map(models), "n seeds": base_rows["n"],
-                  "macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(base_rows["mean"], base_rows["std"])],
+                  f"{where} macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(base_rows["mean"], base_rows["std"])],
+                  "val macro acc % (selection)": [pct(res.runs.loc[res.runs["arm"] == a, "val_macro_acc"].astype(float).mean())
+                                                  for a in base_rows["arm"]],
                   "params": base_rows["params"].map(human), f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
               "", f"MACs counted on one clip of {seconds:g} s at each model's front end, selective scan and attention "
               "included (ascmamba.complexity); ± is the standard deviation over seeds.", ""]
@@ -174,7 +227,7 @@ def ablation_section(res: AblationResults, out: Path) -> str:
                               "n": int(sum(v["n"] for v in vals)), "seeds": len(vals)})
     pc = pd.DataFrame(pc_rows)
     lines += ["### Per-class accuracy (%)", "",
-              f"Mean over seeds of each class's validation accuracy (n = {int(summary['n'].max())} seeds).", "",
+              f"Mean over seeds of each class's {where} accuracy (n = {int(summary['n'].max())} seeds).", "",
               markdown_table(pc.assign(**{c: pc[c].map(pct) for c in pc.columns if c != "arm"})), ""]
     if city_rows:
         cdf = pd.DataFrame(city_rows)
@@ -183,9 +236,9 @@ def ablation_section(res: AblationResults, out: Path) -> str:
             rs = res.runs[res.runs["arm"] == arm]
             seen_cols.append({"arm": arm, "seen cities %": pct(rs["seen_macro_acc"].astype(float).mean()),
                               "unseen cities %": pct(rs["unseen_macro_acc"].astype(float).mean())
-                              if rs["unseen_macro_acc"].notna().any() else "– (none in validation)"})
+                              if rs["unseen_macro_acc"].notna().any() else f"– (none in {where})"})
         lines += ["### Per-city accuracy (seen vs unseen cities)", "",
-                  "Macro accuracy per validation city, mean over seeds; n = validation clips summed over seeds. "
+                  f"Macro accuracy per {where} city, mean over seeds; n = {where} clips summed over seeds. "
                   "Unseen = a city with no training clips.", "",
                   markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct)).rename(columns={"macro_acc": "macro acc %"})),
                   "", markdown_table(pd.DataFrame(seen_cols)), ""]
@@ -194,7 +247,8 @@ def ablation_section(res: AblationResults, out: Path) -> str:
     # best model's confusion matrix
     best_arm = summary.sort_values("mean", ascending=False).iloc[0]["arm"]
     runs = res.runs[res.runs["arm"] == best_arm].sort_values("macro_acc", ascending=False).iloc[0]
-    val = res.records[runs["hash"]]["final"]["val"]
+    final = res.records[runs["hash"]]["final"]
+    val = final[headline_split(final)]
     title = f"{best_arm}, seed {runs['seed']}: macro acc {pct(val['macro_acc'])}% (n={val['n']} clips)"
     path = figures.confusion(np.array(val["confusion"]), list(val["per_class_acc"]), title,
                              out / f"ablation_{name}_confusion.png")

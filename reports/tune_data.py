@@ -22,6 +22,7 @@ class TuneRun:
     space: dict                       # canonical space (metric, mode, budget, search, base), {} if absent
     histories: dict[str, pd.DataFrame]  # trial_id -> per-epoch metrics
     notes: list[str]
+    confirmed: pd.DataFrame = None      # the top trials re-run over seeds (confirmed.csv), empty if none
 
     @property
     def metric(self) -> str:
@@ -75,7 +76,8 @@ def load_tune(root: str | Path) -> TuneRun:
         space = stored.get("canonical", stored)
     else:
         notes.append("no space.json: search distributions unknown, parameter importance skipped")
-    return TuneRun(root, _results(root), space, _histories(root, notes), notes)
+    confirmed = pd.read_csv(root / "confirmed.csv") if (root / "confirmed.csv").is_file() else pd.DataFrame()
+    return TuneRun(root, _results(root), space, _histories(root, notes), notes, confirmed)
 
 
 def rebuilt_study(run: TuneRun):

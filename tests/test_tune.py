@@ -79,7 +79,7 @@ def experiment(tmp_path_factory, ray_runtime, micro_data_config):
 
     tmp = tmp_path_factory.mktemp("tune")
     opts = TuneOptions(space=str(space_file(tmp)), name="e2e", storage=str(tmp / "runs"),
-                       overrides=micro_overrides(micro_data_config))
+                       overrides=micro_overrides(micro_data_config), confirm_top=2, confirm_seeds=2)
     t0 = time.monotonic()
     rc = run_tune(opts)
     print(f"e2e tune: {time.monotonic() - t0:.1f}s")
@@ -125,7 +125,7 @@ def test_fifo_random_strategy_runs_every_trial_to_its_budget(tmp_path, ray_runti
     doc = {**SPACE, "budget": {**SPACE["budget"], "samples": 3, "max_epochs": 2},
            "strategy": {"scheduler": "fifo", "searcher": "random"}}
     opts = TuneOptions(space=str(space_file(tmp_path, doc)), name="fifo", storage=str(tmp_path / "runs"),
-                       overrides=micro_overrides(micro_data_config))
+                       overrides=micro_overrides(micro_data_config), confirm_top=0)
     assert run_tune(opts) == 0
     exp = tmp_path / "runs" / "fifo"
     df = pd.read_parquet(exp / "results.parquet")
@@ -191,7 +191,7 @@ def test_resume_refuses_a_changed_space(experiment, micro_data_config):
 # ------------------------------------------------------------ SIGKILL the driver, then --resume
 def _driver(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", "tune", *args], cwd=REPO, env=env,
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "tune", *args, "--confirm-top", "0"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, **kw)
 
@@ -244,3 +244,26 @@ def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_con
         assert after.loc[tid, "best/val/best_macro_acc"] == row["best/val/best_macro_acc"]
         assert after.loc[tid, "wall_s"] == pytest.approx(row["wall_s"])
     assert (exp / "best_config.yaml").exists()
+
+
+def test_confirmation_reruns_the_top_trials_over_seeds_and_chooses_by_their_mean(experiment):
+    # --confirm-top 2 --confirm-seeds 2: the two best trials re-run over seeds 0 and 1 through the
+    # ablation runner; best_config.yaml is the one with the better mean validation figure
+    from harness.tune.confirm import CONFIRMED
+
+    rc, exp = experiment
+    assert rc == 0
+    results = pd.read_parquet(exp / "results.parquet")
+    board = pd.read_csv(exp / f"{CONFIRMED}.csv")
+    top2 = results.sort_values("best/val/best_macro_acc", ascending=False).head(2)["trial_id"].tolist()
+    assert board["trial_id"].tolist() == top2 and (board["n_seeds"] == 2).all()
+    assert board["confirmed/test_macro_acc_mean"].between(0, 1).all()
+    winner = board.sort_values("confirmed/val_macro_acc_mean", ascending=False).iloc[0]
+    info = yaml.safe_load((exp / "best.yaml").read_text())
+    assert info["trial_id"] == winner["trial_id"] and "confirmation seeds" in info["chosen_by"]
+    assert info["value"] == pytest.approx(winner["confirmed/val_macro_acc_mean"])
+    best = yaml.safe_load((exp / "best_config.yaml").read_text())
+    params = results.set_index("trial_id").loc[winner["trial_id"]]
+    assert best["train"]["lr"] == pytest.approx(params["config/train.lr"])
+    # every trial row carries the test figures of its validation-chosen checkpoint
+    assert results["last/test/macro_acc"].between(0, 1).all()

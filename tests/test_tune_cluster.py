@@ -62,7 +62,7 @@ def _run_on_cluster(cluster, worker, tmp_path: Path, cache_dir: str) -> None:
     storage = tmp_path / "runs"
     exp = storage / "cluster"
     cmd = [sys.executable, "-m", "harness.cli", "tune", "--space", str(space), "--name", "cluster",
-           "--storage", str(storage), "--address", cluster.address,
+           "--storage", str(storage), "--address", cluster.address, "--confirm-top", "0",
            "data.preset=micro", f"data.cache_dir={cache_dir}"]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,

@@ -55,7 +55,8 @@ def failing_experiment(tmp_path_factory, ray_runtime, micro_data_config):
     path = tmp / "nan.yaml"
     path.write_text(yaml.safe_dump(SPACE, sort_keys=False))
     opts = TuneOptions(space=str(path), name="nan", storage=str(tmp / "runs"),
-                       overrides={"data.preset": "micro", "data.cache_dir": micro_data_config.cache_dir})
+                       overrides={"data.preset": "micro", "data.cache_dir": micro_data_config.cache_dir},
+                       confirm_top=0)
     t0 = time.monotonic()
     rc = run_tune(opts)
     print(f"nan tune: {time.monotonic() - t0:.1f}s")

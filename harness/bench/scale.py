@@ -179,7 +179,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     phases = []
     for nodes in (1, 2):
         storage = work / f"runs-{nodes}x{cpus_per_node}"
-        tune_args = ["--space", str(space_file), "--name", NAME, "--storage", str(storage),
+        tune_args = ["--space", str(space_file), "--name", NAME, "--storage", str(storage), "--confirm-top", "0",
                      *(f"{k}={v}" for k, v in overrides.items())]
         phase = _run_phase(work, nodes, cpus_per_node, tune_args, timeout_s)
         phases.append(summarise_phase(phase, storage / NAME, sizes))

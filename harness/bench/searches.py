@@ -37,7 +37,7 @@ def run_tune_timed(space_file: Path, storage: Path, name: str, preset: str, cach
     from ..tune import run as tune_run
 
     opts = tune_run.TuneOptions(space=str(space_file), name=name, storage=str(storage),
-                                overrides={"data.preset": preset, "data.cache_dir": cache})
+                                overrides={"data.preset": preset, "data.cache_dir": cache}, confirm_top=0)
     t0 = time.monotonic()
     rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=callbacks)
     wall = time.monotonic() - t0

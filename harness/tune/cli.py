@@ -10,10 +10,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .run import TuneOptions, data_overrides, run_tune
     from .space import parse_overrides
 
+    if args.confirm_top < 0 or args.confirm_seeds < 0:
+        raise ValueError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
     overrides = parse_overrides(list(args.overrides))
     overrides.update(data_overrides(args.metadata, args.audio_dir, args.source))
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
-                       address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose)
+                       address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
+                       confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)
     return run_tune(opts)
 
 
@@ -29,6 +32,11 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, help="number of trials (overrides the space's budget.samples)")
     p.add_argument("--address", help="join a Ray cluster (auto or HOST:PORT) instead of starting a local runtime")
     p.add_argument("--resume", action="store_true", help="continue the experiment --name after a crash or Ctrl-C")
+    p.add_argument("--confirm-top", type=int, default=3, metavar="K",
+                   help="after the search, re-run the top K trials over --confirm-seeds seeds and choose "
+                        "best_config.yaml by their mean validation figure (default 3; 0: off)")
+    p.add_argument("--confirm-seeds", type=int, default=3, metavar="N",
+                   help="seeds per confirmed configuration (default 3)")
     add_data_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="Ray's own logs and progress as well")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="fixed config overrides")

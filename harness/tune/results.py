@@ -24,6 +24,7 @@ BEST_CONFIG = "best_config.yaml"
 BEST_INFO = "best.yaml"
 
 FINISHED, STOPPED, ERROR = "finished", "stopped (ASHA)", "error"
+TEST_KEYS = ("test/macro_acc", "test/acc", "test/log_loss", "test/unseen_macro_acc")
 
 
 def trial_status(trial: Any, max_epochs: int) -> str:
@@ -49,7 +50,8 @@ def trial_row(trial: Any, space: Space) -> dict:
         row[f"config/{d.key}"] = trial.config.get(d.key)
     row[f"best/{space.metric}"] = _num(analysis.get(space.mode))
     row[f"last/{space.metric}"] = _num(last.get(space.metric))
-    for key in ("val/macro_acc", "val/acc", "val/log_loss", "train/loss"):
+    # test/*: the test figures of the trial's validation-chosen checkpoint (reported, never chosen on)
+    for key in ("val/macro_acc", "val/acc", "val/log_loss", "train/loss", *TEST_KEYS):
         if key != space.metric:
             row[f"last/{key}"] = _num(last.get(key))
     row["wall_s"] = _num(last.get("time_total_s"))

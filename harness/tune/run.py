@@ -38,6 +38,8 @@ class TuneOptions:
     resume: bool = False
     overrides: dict[str, Any] | None = None
     verbose: bool = False
+    confirm_top: int = 3      # re-run the top K trials ...
+    confirm_seeds: int = 3    # ... over N seeds and choose best_config.yaml by the mean (0: off)
 
 
 def trial_dirname(trial: Any) -> str:
@@ -170,12 +172,41 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     try:
         tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
         tuner.fit()
+        code = report(exp, space, time.monotonic() - t0, out)
+        if code == 0:
+            code = confirm(exp, space, opts, out)
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    return report(exp, space, time.monotonic() - t0, out)
+    if code == 0:
+        from .results import BEST_CONFIG
+
+        print(f"reproduce: ascbench train --config {exp.uri}/{BEST_CONFIG} --out OUT", file=out)
+    return code
+
+
+def resume_hint(exp: ExperimentDir) -> str:
+    return f"resume with: ascbench tune --resume --name {exp.name}" + (
+        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
+
+
+def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
+    """Re-run the top trials over seeds (harness.tune.confirm); 130 if that was interrupted."""
+    from .confirm import format_confirmation, run_confirmation
+
+    conf = run_confirmation(exp, space, opts.confirm_top, opts.confirm_seeds)
+    if conf is None:
+        print("best config chosen on one seed per trial (confirmation off)", file=out)
+        return 0
+    print(format_confirmation(conf, space), file=out)
+    if conf["missing"]:
+        print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
+              f"winner; {resume_hint(exp)} --confirm-top {opts.confirm_top} --confirm-seeds {opts.confirm_seeds}",
+              file=out)
+        return 130
+    return 0
 
 
 def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
@@ -183,8 +214,7 @@ def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
 
     from .results import BEST_CONFIG, ERROR, FINISHED, RESULTS, STOPPED
 
-    hint = f"resume with: ascbench tune --resume --name {exp.name}" + (
-        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
+    hint = resume_hint(exp)
     if not exp.exists(f"{RESULTS}.parquet"):
         print(f"interrupted before any trial ended; {hint}", file=out)
         return 130
@@ -197,5 +227,4 @@ def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
     counts = df["status"].value_counts().to_dict()
     print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
     print(f"results: {exp.uri}/{RESULTS}.parquet (+ .csv); best config: {exp.uri}/{BEST_CONFIG}", file=out)
-    print(f"reproduce: ascbench train --config {exp.uri}/{BEST_CONFIG} --out OUT", file=out)
     return 1 if counts.get(ERROR, 0) == len(df) else 0

@@ -1,0 +1,160 @@
+"""Confirm tune winners: re-run the top K configurations over N seeds and choose by the mean.
+
+One seed per trial makes the leaderboard's winner partly luck (seed-to-seed spread at this size
+is 3-7 points, more than most gaps between trials). After the search, the top K trials by the
+space's metric are re-run over N seeds through the ablation runner (same Ray runtime, same
+resources per run, resumable: finished runs are found by their config hash and skipped), and
+`best_config.yaml` becomes the configuration with the best mean validation figure over those
+seeds. Test figures are shown beside them and choose nothing.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from ..ablate.execute import run_grid_document
+from ..ablate.results import load_ablation
+from ..io import write_text_atomic
+from ..train.config import from_dict, to_dict
+from .results import BEST_CONFIG, BEST_INFO, ERROR, RESULTS, best_params
+from .space import Space
+from .storage import ExperimentDir, storage_root
+from .trainable import merge_params
+
+CONFIRM = "confirm"          # the grid (confirm.yaml) and its ablation folder (confirm/)
+CONFIRMED = "confirmed"      # confirmed.csv: the leaderboard of the confirmed configurations
+DEFAULT_TOP, DEFAULT_SEEDS = 3, 3
+
+
+def selection_key(metric: str) -> str:
+    """The validation report's key for the space's metric (val/best_macro_acc -> macro_acc)."""
+    name = metric.split("/", 1)[-1]
+    return name[len("best_"):] if name.startswith("best_") else name
+
+
+def top_trials(df: pd.DataFrame, space: Space, k: int) -> pd.DataFrame:
+    col = f"best/{space.metric}"
+    ok = df[(df["status"] != ERROR) & df[col].notna()]
+    return ok.sort_values(col, ascending=space.mode != "max").head(k)
+
+
+def _override(key: str, value: Any) -> str:
+    return f"{key}={json.dumps(value.item() if hasattr(value, 'item') else value)}"
+
+
+def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> dict:
+    """An ablation grid: the winner's whole config (saved in `folder`) as base, the runners-up as
+    variants of it with every searched key set."""
+    arms = []
+    for rank, (_, row) in enumerate(top.iterrows(), start=1):
+        params = best_params(row, space)
+        config = from_dict(merge_params(space.base, params))   # validates like a trial would
+        full = {d.key: params.get(d.key, _base_value(space.base, d.key)) for d in space.search}
+        arms.append((f"rank{rank}_{row['trial_id']}", [_override(k, v) for k, v in full.items()], to_dict(config)))
+    (label, _, winner), rest = arms[0], arms[1:]
+    base_file = folder / f"{CONFIRM}_base.yaml"
+    write_text_atomic(base_file, yaml.safe_dump(winner, sort_keys=False))
+    return {
+        "name": CONFIRM,
+        "description": f"the top {len(arms)} trials of the search, {seeds} seeds each",
+        "seeds": seeds,
+        "resources": {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
+        "base": {"label": label, "config": str(base_file)},
+        "variants": {name: overrides for name, overrides, _ in rest},
+    }
+
+
+def _base_value(base: dict, dotted: str) -> Any:
+    node: Any = to_dict(from_dict(base))
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def run_confirmation(exp: ExperimentDir, space: Space, top_k: int, seeds: int) -> dict | None:
+    """Run (or finish) the confirmation; returns what `report` prints, or None when switched off."""
+    if top_k <= 0 or seeds <= 0:
+        return None
+    local = Path(exp.uri) / f"{RESULTS}.parquet"
+    df = pd.read_parquet(local)
+    top = top_trials(df, space, top_k)
+    if top.empty:
+        return None
+    # the experiment folder when it is local; beside the local runs otherwise (runs write files)
+    manifest_root = Path(exp.uri) if "://" not in exp.uri else Path(storage_root(None)) / f"{exp.name}-confirm"
+    doc = confirm_grid(top, space, seeds, manifest_root)
+    run_grid_document(doc, manifest_root, CONFIRM)
+    results = load_ablation(manifest_root / CONFIRM)
+    board = confirmed_board(results, top, space)
+    exp.write(f"{CONFIRMED}.csv", lambda p: board.to_csv(p, index=False))
+    missing = len(results.manifest.get("missing", []))
+    if missing == 0 and len(board):
+        _write_best(exp, space, top, board)
+    return {"board": board, "missing": missing, "root": str(manifest_root / CONFIRM)}
+
+
+def confirmed_board(results, top: pd.DataFrame, space: Space) -> pd.DataFrame:
+    """One row per confirmed configuration: single-seed search figure, mean validation (which
+    chooses) and mean test (which reports) over the confirmation seeds."""
+    key = selection_key(space.metric)
+    rows = []
+    for rank, (_, trial) in enumerate(top.iterrows(), start=1):
+        arm = f"rank{rank}_{trial['trial_id']}"
+        runs = results.runs[results.runs["arm"] == arm]
+        vals = [results.records[h]["final"]["val"].get(key, math.nan) for h in runs["hash"]]
+        tests = runs["macro_acc"].astype(float) if (runs["evaluated_on"] == "test").all() else pd.Series(dtype=float)
+        unseen = runs["unseen_macro_acc"].astype(float) if len(tests) else pd.Series(dtype=float)
+        rows.append({
+            "rank_single_seed": rank, "trial_id": trial["trial_id"], "arm": arm,
+            f"single_seed/{space.metric}": float(trial[f"best/{space.metric}"]),
+            "n_seeds": len(runs), f"confirmed/val_{key}_mean": _mean(vals), f"confirmed/val_{key}_sd": _sd(vals),
+            "confirmed/test_macro_acc_mean": _mean(tests), "confirmed/test_macro_acc_sd": _sd(tests),
+            "confirmed/test_unseen_macro_acc_mean": _mean(unseen),
+            **{c: trial[c] for c in top.columns if c.startswith("config/")},
+        })
+    board = pd.DataFrame(rows)
+    col = f"confirmed/val_{key}_mean"
+    board["rank_confirmed"] = board[col].rank(ascending=space.mode != "max", method="min")
+    return board
+
+
+def _mean(values) -> float:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return float(sum(v) / len(v)) if v else math.nan
+
+
+def _sd(values) -> float:
+    v = pd.Series([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    return float(v.std(ddof=1)) if len(v) > 1 else math.nan
+
+
+def _write_best(exp: ExperimentDir, space: Space, top: pd.DataFrame, board: pd.DataFrame) -> None:
+    """best_config.yaml and best.yaml from the configuration with the best confirmed mean."""
+    key = selection_key(space.metric)
+    col = f"confirmed/val_{key}_mean"
+    winner = board.sort_values(col, ascending=space.mode != "max").iloc[0]
+    trial = top[top["trial_id"] == winner["trial_id"]].iloc[0]
+    params = best_params(trial, space)
+    exp.write_text(BEST_CONFIG, yaml.safe_dump(to_dict(from_dict(merge_params(space.base, params))), sort_keys=False))
+    info = {"trial_id": str(winner["trial_id"]), "params": params, "metric": space.metric, "mode": space.mode,
+            "chosen_by": f"mean validation {key} over {int(winner['n_seeds'])} confirmation seeds",
+            "value": float(winner[col]), "single_seed_value": float(winner[f"single_seed/{space.metric}"]),
+            "test_macro_acc_mean": float(winner["confirmed/test_macro_acc_mean"])}
+    exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
+
+
+def format_confirmation(conf: dict, space: Space) -> str:
+    """The confirmed leaderboard in a few lines (what `ascbench tune` prints at the end)."""
+    board, key = conf["board"], selection_key(space.metric)
+    lines = [f"confirmed over seeds (validation chooses, test reports; ± is the sd over seeds): {conf['root']}"]
+    for _, r in board.sort_values("rank_confirmed").iterrows():
+        lines.append(
+            f"  {r['arm']}: single seed {100 * r[f'single_seed/{space.metric}']:.1f}; n={int(r['n_seeds'])} seeds: "
+            f"val {key} {100 * r[f'confirmed/val_{key}_mean']:.1f} ± {100 * r[f'confirmed/val_{key}_sd']:.1f}, "
+            f"test macro acc {100 * r['confirmed/test_macro_acc_mean']:.1f} ± {100 * r['confirmed/test_macro_acc_sd']:.1f}")
+    return "\n".join(lines)
