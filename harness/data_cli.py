@@ -12,13 +12,29 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metadata", help="APSIPA metadata CSV (or DCASE meta file with --source dcase); default: built-in synthetic corpus")
     p.add_argument("--audio-dir", help="folder of the audio (DCASE: the dataset root)")
     p.add_argument("--source", choices=["apsipa", "dcase", "synthetic"], help="dataset format (default: apsipa with --metadata, else synthetic)")
+    p.add_argument("--test-metadata", help="labelled test CSV (APSIPA format) or evaluation fold (DCASE; default "
+                                           "evaluation_setup/fold1_evaluate.csv under the dataset root); without it "
+                                           "APSIPA holds out whole sessions (data.test_fraction, default 0.2)")
+    p.add_argument("--test-city", action="append", metavar="CITY",
+                   help="hold every labelled clip of CITY out as test (APSIPA; repeatable)")
+
+
+def test_data_overrides(args: argparse.Namespace) -> dict:
+    """--test-metadata/--test-city as `data.*` config keys."""
+    out: dict = {}
+    if getattr(args, "test_metadata", None):
+        out["data.test_metadata"] = args.test_metadata
+    if getattr(args, "test_city", None):
+        out["data.test_cities"] = list(args.test_city)
+    return out
 
 
 def data_config_from_args(args: argparse.Namespace, **extra) -> DataConfig:
     if bool(args.metadata) != bool(args.audio_dir):
         raise ValueError("--metadata and --audio-dir go together")
     source = args.source or ("apsipa" if args.metadata else "synthetic")
-    return DataConfig(source=source, metadata=args.metadata, audio_dir=args.audio_dir, **extra)
+    test = {k.split(".", 1)[1]: v for k, v in test_data_overrides(args).items()}
+    return DataConfig(source=source, metadata=args.metadata, audio_dir=args.audio_dir, **test, **extra)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

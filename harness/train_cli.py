@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 
-from .data_cli import add_data_arguments
+import json
+
+from .data_cli import add_data_arguments, test_data_overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -26,6 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         else:
             overrides.append(f"data.source={source}")
         overrides += [f"data.metadata={args.metadata}", f"data.audio_dir={args.audio_dir}"]
+    overrides += [f"{k}={json.dumps(v)}" for k, v in test_data_overrides(args).items()]
     cfg = load_config(args.config, overrides)
     final = run_training(cfg, args.out, progress=not args.quiet)
     print(summarise(final))

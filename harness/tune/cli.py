@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..data_cli import add_data_arguments
+from ..data_cli import add_data_arguments, test_data_overrides
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -14,6 +14,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise ValueError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
     overrides = parse_overrides(list(args.overrides))
     overrides.update(data_overrides(args.metadata, args.audio_dir, args.source))
+    overrides.update(test_data_overrides(args))
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
                        address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
                        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)
