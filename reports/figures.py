@@ -52,7 +52,7 @@ def importance_bars(df: pd.DataFrame, path: Path) -> Path:
     return save(fig, path)
 
 
-def ablation_bars(summary: pd.DataFrame, base: str, path: Path) -> Path:
+def ablation_bars(summary: pd.DataFrame, base: str, path: Path, split: str = "test") -> Path:
     """Mean macro accuracy per arm with its 95% bootstrap CI over seeds; base line dashed."""
     s = summary.sort_values("mean", ascending=True)
     fig, ax = plt.subplots(figsize=(7, 0.42 * len(s) + 1.6))
@@ -66,7 +66,7 @@ def ablation_bars(summary: pd.DataFrame, base: str, path: Path) -> Path:
     if len(base_mean):
         ax.axvline(100 * base_mean.iloc[0], ls="--", color="tab:green", lw=1)
     ax.set_yticks(y, [f"{a} (n={n})" for a, n in zip(s["arm"], s["n"])])
-    ax.set_xlabel("validation macro accuracy (%), mean over seeds, 95% bootstrap CI")
+    ax.set_xlabel(f"{split} macro accuracy (%), mean over seeds, 95% bootstrap CI")
     ax.set_title("Ablation: green = base, blue = variants, grey = baselines")
     return save(fig, path)
 
@@ -82,7 +82,7 @@ def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(front)
 
 
-def accuracy_vs_macs(summary: pd.DataFrame, seconds: float, path: Path) -> Path:
+def accuracy_vs_macs(summary: pd.DataFrame, seconds: float, path: Path, split: str = "test") -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     sns.scatterplot(data=summary.assign(acc=100 * summary["mean"], mmacs=summary["macs"] / 1e6), x="mmacs", y="acc",
                     hue="kind", s=70, ax=ax)
@@ -92,7 +92,7 @@ def accuracy_vs_macs(summary: pd.DataFrame, seconds: float, path: Path) -> Path:
         ax.annotate(r["arm"], (r["macs"] / 1e6, 100 * r["mean"]), fontsize=8, xytext=(4, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel(f"MMACs per {seconds:g}-s clip (log scale)")
-    ax.set_ylabel("validation macro accuracy (%), mean over seeds")
+    ax.set_ylabel(f"{split} macro accuracy (%), mean over seeds")
     ax.legend(fontsize=9)
     ax.set_title("Accuracy against compute")
     return save(fig, path)
@@ -110,13 +110,13 @@ def confusion(cm: np.ndarray, classes: list[str], title: str, path: Path) -> Pat
     return save(fig, path)
 
 
-def per_city(df: pd.DataFrame, path: Path) -> Path:
+def per_city(df: pd.DataFrame, path: Path, split: str = "test") -> Path:
     """df: arm, city, macro_acc, seen (one row per arm and city, mean over seeds)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     d = df.assign(acc=100 * df["macro_acc"], city_label=df["city"] + np.where(df["seen"], "", " (unseen)"))
     sns.barplot(data=d, x="city_label", y="acc", hue="arm", ax=ax)
     ax.set_xlabel("city (unseen = not in training)")
-    ax.set_ylabel("validation macro accuracy (%)")
+    ax.set_ylabel(f"{split} macro accuracy (%)")
     ax.set_title("Per-city accuracy, mean over seeds")
     ax.tick_params(axis="x", rotation=20)
     ax.legend(fontsize=8, title="arm")

@@ -195,7 +195,7 @@ def ablation_section(res: AblationResults, out: Path) -> str:
     seconds = float(res.runs["clip_seconds"].iloc[0])
     where = {"test": "test", "val": "validation"}.get(res.evaluated_on, "test or validation")
     lines += [protocol_paragraph(res), "", "### Ablation table", "", markdown_table(table), "", legend, ""]
-    path = figures.ablation_bars(summary, res.base, out / f"ablation_{name}_bars.png")
+    path = figures.ablation_bars(summary, res.base, out / f"ablation_{name}_bars.png", where)
     lines += [_fig(path, out, "ablation bars"), ""]
     # baselines with params and MACs
     base_rows = summary[summary["kind"].isin(["base", "baseline"])]
@@ -209,7 +209,7 @@ def ablation_section(res: AblationResults, out: Path) -> str:
                   "params": base_rows["params"].map(human), f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
               "", f"MACs counted on one clip of {seconds:g} s at each model's front end, selective scan and attention "
               "included (ascmamba.complexity); ± is the standard deviation over seeds.", ""]
-    path = figures.accuracy_vs_macs(summary, seconds, out / f"ablation_{name}_pareto.png")
+    path = figures.accuracy_vs_macs(summary, seconds, out / f"ablation_{name}_pareto.png", where)
     lines += [_fig(path, out, "accuracy vs MACs"), ""]
     # per class and per city for base and baselines
     arms = list(base_rows["arm"])
@@ -242,7 +242,7 @@ def ablation_section(res: AblationResults, out: Path) -> str:
                   "Unseen = a city with no training clips.", "",
                   markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct)).rename(columns={"macro_acc": "macro acc %"})),
                   "", markdown_table(pd.DataFrame(seen_cols)), ""]
-        path = figures.per_city(cdf, out / f"ablation_{name}_cities.png")
+        path = figures.per_city(cdf, out / f"ablation_{name}_cities.png", where)
         lines += [_fig(path, out, "per-city accuracy"), ""]
     # best model's confusion matrix
     best_arm = summary.sort_values("mean", ascending=False).iloc[0]["arm"]

@@ -172,7 +172,8 @@ def test_best_config_reproduces_with_train(experiment, tmp_path):
     # ASHA may have stopped the best trial early; the first epochs of the full run are the same epochs
     rows = pd.read_parquet(exp / "results.parquet").set_index("trial_id")
     epochs = int(rows.loc[best["trial_id"], "epochs"])
-    assert history["val/best_macro_acc"].iloc[epochs - 1] == pytest.approx(best["value"], abs=1e-6)
+    # best.yaml's value is the confirmed mean over seeds; the search trial's own figure is kept beside it
+    assert history["val/best_macro_acc"].iloc[epochs - 1] == pytest.approx(best["single_seed_value"], abs=1e-6)
     assert final["epochs"] == 3
 
 

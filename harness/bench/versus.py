@@ -1,7 +1,7 @@
 """`ascbench bench versus`: the ASCMamba CPU preset against CP-Mobile, trained, over seeds.
 
 The goal it measures: ascmamba_tiny (the preset the demo and `search_spaces/quick.yaml` use)
-at least 3 points of validation macro accuracy above CP-Mobile, at no more than 2x its epoch
+at least 3 points of test macro accuracy (of the validation-chosen checkpoint) above CP-Mobile, at no more than 2x its epoch
 time, on the same machine in the same run. `ascmamba_tiny` with `num_blocks=0` (encoder and
 head only) and with the frequency-mean head run beside them, so the table also says what the
 Mamba blocks and the head add, overall and on the planted long-range pair (Bar vs Restaurant,
@@ -68,7 +68,7 @@ def run_versus_benchmark(quick: bool = False, seeds: int = 5, epochs: int = 12, 
 
 
 def _pair_counts(results, arm: str, seed: int, run_hash: str) -> tuple[int, int]:
-    """Validation clips of the long-range pair predicted as one of the pair, and how many of those
+    """Headline (test) clips of the long-range pair predicted as one of the pair, and how many of those
     got the right one (chance: half)."""
     classes = results.records[run_hash]["final"]["data"]["classes"]
     pair = [classes.index(c) for c in LONG_RANGE_EFFECT["classes"]]
@@ -81,7 +81,7 @@ def format_versus_table(r: dict) -> str:
     lines = [f"{r['preset']} synthetic corpus, {r['epochs']} epochs, no pseudo-labels, n = {r['seeds']} seeds per arm "
              f"(paired splits); ± is the standard deviation over seeds; epoch time is wall time per epoch "
              f"(one CPU thread per run, two runs at a time)",
-             "| arm | params | MMACs/clip | val macro acc (%) | vs CP-Mobile | epoch s | time vs CP-Mobile | per seed | long-range pair |",
+             "| arm | params | MMACs/clip | test macro acc (%) | vs CP-Mobile | epoch s | time vs CP-Mobile | per seed | long-range pair |",
              "|---|---|---|---|---|---|---|---|---|"]
     for arm, a in sorted(r["arms"].items(), key=lambda kv: -kv[1]["macro_acc_mean"]):
         lines.append(f"| {arm} | {a['params']:,} | {a['macs'] / 1e6:.1f} | {a['macro_acc_mean']:.1f} ± {a['macro_acc_sd']:.1f} "
@@ -89,7 +89,7 @@ def format_versus_table(r: dict) -> str:
                      f"| {', '.join(f'{v:.1f}' for v in a['per_seed'])} "
                      f"| {a['pair_right']}/{a['pair_n']} ({100 * a['pair_right'] / max(1, a['pair_n']):.0f}%) |")
     lines.append(f"long-range pair ({' vs '.join(LONG_RANGE_EFFECT['classes'])}, told apart only by the order of two "
-                 "events seconds apart): validation clips of the pair predicted as one of the two, and how many of "
+                 "events seconds apart): test clips of the pair predicted as one of the two, and how many of "
                  "those as the right one, pooled over seeds (chance: half)")
     lines.append("")
     lines += [f"{'MET ' if ok else 'MISSED'}  {goal}" for goal, ok in r["goals"].items()]
