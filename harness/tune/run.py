@@ -196,6 +196,9 @@ def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
     """Re-run the top trials over seeds (harness.tune.confirm); 130 if that was interrupted."""
     from .confirm import format_confirmation, run_confirmation
 
+    if opts.confirm_top > 0 and opts.confirm_seeds > 0:
+        print(f"confirming the top {opts.confirm_top} trials over {opts.confirm_seeds} seeds each "
+              f"(full {space.budget['max_epochs']}-epoch runs) ...", file=out, flush=True)
     conf = run_confirmation(exp, space, opts.confirm_top, opts.confirm_seeds)
     if conf is None:
         print("best config chosen on one seed per trial (confirmation off)", file=out)
