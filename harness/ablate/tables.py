@@ -99,7 +99,7 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
         f"split) difference to the base `{results.base}`, in percentage points, with its paired bootstrap "
         f"{int(CONFIDENCE * 100)}% CI. p boot: two-sided paired bootstrap p-value over seeds (blind to the spread of "
         f"a few seeds, shown for reference); p t: paired t-test over seeds; McNemar: exact/χ² test on "
-        f"the pooled (seed, clip) validation predictions, b = clips only the base got right, c = only the arm. "
+        f"the pooled (seed, clip) {SPLIT_WORDS[results.evaluated_on][0]} predictions, b = clips only the base got right, c = only the arm. "
         f"All p-values Holm-adjusted across the {len(comp)} arms compared with the base; sig: * paired t-test, "
         f"† McNemar, at α = {ALPHA}. P(arm > base): share of seeds where the arm beat the base (ties half). "
         f"MDE {int(POWER * 100)}%: the smallest mean difference a paired t-test over this many seeds detects with "
