@@ -135,3 +135,8 @@ def test_a_run_reports_test_of_the_validation_chosen_checkpoint_never_a_test_max
     assert "test (that checkpoint, reported only)" in summarise(final)
     json.dumps(final)  # JSON-ready
     assert np.isfinite(test["log_loss"])
+
+
+def test_test_options_that_cannot_apply_are_refused(micro_data_config):
+    with pytest.raises(ValueError, match="synthetic corpus's test set is its evaluation clips"):
+        prepare_data(dataclasses.replace(micro_data_config, test_cities=["Hefei"]), seed=0, progress=False)

@@ -89,7 +89,13 @@ def attach_test(corpus: Corpus, cfg: DataConfig, eval_truth: Corpus | None = Non
     """The corpus with its test clips marked (or appended), and one sentence saying where they came from."""
     corpus = mark_test(corpus, np.zeros(len(corpus), dtype=bool))
     if eval_truth is not None:  # the synthetic corpus: evaluation clips with their true classes
+        if cfg.test_metadata or cfg.test_cities:
+            raise ValueError("data.test_metadata and data.test_cities are for APSIPA and DCASE data; the synthetic "
+                             "corpus's test set is its evaluation clips")
         return append_test(corpus, eval_truth), "the synthetic corpus's evaluation clips with their true classes"
+    if cfg.test_cities and (cfg.test_metadata or cfg.source == "dcase"):
+        raise ValueError("data.test_cities holds cities out of APSIPA development data; it does not combine with "
+                         "a test CSV or DCASE's evaluation fold")
     if cfg.test_metadata and cfg.source == "apsipa":
         from .apsipa import load_apsipa
 
