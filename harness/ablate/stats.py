@@ -6,8 +6,12 @@ per-seed difference, with a bootstrap CI and p-value over seeds. The bootstrap p
 see the variance of 2-5 values (two seeds that both improve give p ~ 1e-4), so significance
 over seeds is judged by the paired t-test (scipy ttest_rel), which can; the bootstrap p is
 still reported. McNemar's test on the pooled clip-level predictions (every (seed, clip) pair where
-both arms saw the same validation clip) adds a test of whether the two arms err on different
-clips. Holm corrects each family of p-values across the arms compared with the base.
+both arms saw the same clip) says whether the trained models err on different clips; it sees only
+test-set variability, not the seed-to-seed variability of training, so it does not decide whether
+an arm changes the *procedure*: on a fixed test set of 200 clips x 10 seeds it called a pure reseed
+(the planted null arm) significant, p = 0.0038 after Holm, where the t-test gave 0.28. The
+significance mark is therefore the paired t-test's alone; McNemar is reported beside it. Holm
+corrects each family of p-values across the arms compared with the base.
 """
 from __future__ import annotations
 
@@ -189,5 +193,5 @@ def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = 
 
 
 def significance_mark(row: pd.Series) -> str:
-    """`*`: paired t-test over seeds, `†`: McNemar on pooled clips; both Holm-adjusted, alpha 0.05."""
-    return ("*" if row.get("sig_seeds") else "") + ("†" if row.get("sig_mcnemar") else "")
+    """`*`: paired t-test over seeds, Holm-adjusted, alpha 0.05 (McNemar is reported, not marked: see above)."""
+    return "*" if row.get("sig_seeds") else ""

@@ -17,8 +17,16 @@ a few points to audio; harness/data/synth.py). So on `tiny`:
 Why 10 seeds by default: 5 seeds of 8 CPU epochs found the effect before precise BN (p = 0.021)
 and missed it after (Δ -5.2 pp, p = 0.18; 12 epochs: -3.8 pp, p = 0.37); with a seed-to-seed
 spread of 3-7 points for ASCMamba-tiny on `tiny`, 5 seeds are a coin toss and 10 give the check
-the power it claims (measured: Δ -7.8 pp, McNemar
-p = 0.0005, paired t-test p = 0.022, both after Holm).
+the power it claims (measured on validation with the former model: Δ -7.8 pp, paired t-test
+p = 0.022 after Holm).
+
+Judged on the held-out test clips (since issue 14) with the paired t-test over seeds. Measured
+with the CPU preset on corpus format 3, 10 seeds, 8 epochs: fusion_none -4.9 pp [95% CI -7.6,
+-2.3], t-test p = 0.015 (found; the observed spread says 9 seeds detect it with 80% power);
+reseeded +2.2 pp [-1.1, +6.2], p = 0.28 (not found). McNemar on the pooled test clips called the
+reseeded arm significant (p = 0.0038): it sees only which clips two trained models get right,
+not the seed-to-seed variability of training, so it is reported and not judged (see
+harness.ablate.stats).
 
 Too slow for CI (about 30 minutes on 2 CPU cores): `python -m harness.bench.planted [--seeds N]
 [--epochs E] [--storage DIR]`. Prints the ablation table and a PASS/FAIL line per check.
@@ -53,12 +61,15 @@ def run_planted(seeds: int = 10, epochs: int = 8, preset: str = "tiny", storage:
     comp = results.comparisons().set_index("arm")
     planted, null = comp.loc["fusion_none"], comp.loc["reseeded"]
     verdicts = {
-        "planted effect found (fusion_none worse, Holm McNemar p < 0.05)":
-            bool(planted["diff"] < 0 and planted["sig_mcnemar"]),
-        "planted effect found over seeds (paired t-test, Holm p < 0.05)": bool(planted["diff"] < 0 and planted["sig_seeds"]),
-        "null arm not significant (neither test)": bool(not null["sig_mcnemar"] and not null["sig_seeds"]),
+        "planted effect found over seeds (fusion_none worse, paired t-test, Holm p < 0.05)":
+            bool(planted["diff"] < 0 and planted["sig_seeds"]),
+        "null arm not significant (paired t-test)": bool(not null["sig_seeds"]),
     }
-    return {"table": format_tables(results), "comparisons": comp, "verdicts": verdicts, "root": results.root}
+    # reported, not judged: McNemar on pooled clips sees no training variability (harness.ablate.stats)
+    notes = [f"McNemar (Holm) on pooled test clips: fusion_none p = {planted['p_mcnemar_holm']:.2g}, "
+             f"reseeded p = {null['p_mcnemar_holm']:.2g}"]
+    return {"table": format_tables(results), "comparisons": comp, "verdicts": verdicts, "notes": notes,
+            "root": results.root}
 
 
 def main() -> int:
@@ -73,6 +84,8 @@ def main() -> int:
     print()
     for name, ok in out["verdicts"].items():
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    for line in out["notes"]:
+        print(f"note  {line}")
     print(f"results: {out['root']}")
     return 0
 
