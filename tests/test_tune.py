@@ -268,3 +268,16 @@ def test_confirmation_reruns_the_top_trials_over_seeds_and_chooses_by_their_mean
     assert best["train"]["lr"] == pytest.approx(params["config/train.lr"])
     # every trial row carries the test figures of its validation-chosen checkpoint
     assert results["last/test/macro_acc"].between(0, 1).all()
+
+
+def test_resume_after_a_finished_confirmation_reruns_nothing(experiment, micro_data_config):
+    from harness.ablate.store import ResultStore
+    from harness.tune.run import TuneOptions, run_tune
+
+    _, exp = experiment
+    before = (exp / "best_config.yaml").read_text()
+    opts = TuneOptions(space=None, name="e2e", storage=str(exp.parent), resume=True, confirm_top=2, confirm_seeds=2)
+    assert run_tune(opts) == 0
+    session = ResultStore(exp / "confirm").manifest()["sessions"][-1]
+    assert session["ran"] == 0 and session["skipped"] == session["planned"] == 4
+    assert (exp / "best_config.yaml").read_text() == before
