@@ -116,6 +116,13 @@ def test_end_to_end_study_has_pruned_not_partial_complete(experiment):
         assert t.intermediate_values, "every trial carries its per-epoch values"
         if t.state == TrialState.COMPLETE:
             assert max(t.intermediate_values) == 3
+    # the same study, read from the journal file optuna-dashboard opens (no Ray, no pickle)
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = optuna.load_study(study_name="e2e", storage=JournalStorage(JournalFileBackend(str(exp / "optuna.log"))))
+    assert sorted(t.state.name for t in journal.trials) == expected
+    assert sorted(t.params["train.lr"] for t in journal.trials) == sorted(df["config/train.lr"])
 
 
 def test_fifo_random_strategy_runs_every_trial_to_its_budget(tmp_path, ray_runtime, micro_data_config):

@@ -19,6 +19,7 @@ from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, storage_root
 
 SPACE_FILE = "space.json"
+OPTUNA_JOURNAL = "optuna.log"   # `optuna-dashboard runs/NAME/optuna.log`
 QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",          # the old output engine honours verbose=0
     "RAY_DEDUP_LOGS": "0",
@@ -113,6 +114,11 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     return exp, space
 
 
+def study_journal(exp: ExperimentDir) -> str | None:
+    """The Optuna journal file in a local experiment folder (None for a remote URI storage)."""
+    return None if "://" in exp.uri else str(Path(exp.uri) / OPTUNA_JOURNAL)
+
+
 def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
                 callbacks: tuple = ()):
     from ray import tune
@@ -142,7 +148,8 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
                                   grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=make_searcher(space, study_name=exp.name), scheduler=scheduler,
+        tune_config=tune.TuneConfig(search_alg=make_searcher(space, study_name=exp.name, journal=study_journal(exp)),
+                                    scheduler=scheduler,
                                     num_samples=b["samples"], reuse_actors=True, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=exp.name, storage_path=exp.storage, verbose=1 if verbose else 0,

@@ -98,12 +98,28 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(seed=space.seed)
 
 
-def make_searcher(space: Space, study_name: str) -> ConcurrencyLimiter:
+def journal_storage(path: str | None) -> optuna.storages.BaseStorage | None:
+    """Optuna's journal file at `path` (None: the study lives in memory only).
+
+    Why a journal file: `optuna-dashboard PATH` opens it while the search runs and after, with no
+    database server, and it is an append-only log that survives a killed driver. The searcher
+    (study included) is still pickled into Ray's experiment snapshots for `--resume`; the journal
+    is the study's permanent record.
+    """
+    if path is None:
+        return None
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(path))
+
+
+def make_searcher(space: Space, study_name: str, journal: str | None = None) -> ConcurrencyLimiter:
     """Seeded TPE (or uniform random), one study per experiment (OptunaSearch reuses a same-named
-    study otherwise)."""
+    study otherwise), recorded in the journal file `journal` when given."""
     sampler = make_sampler(space)
     searcher = PruningOptunaSearch(
         space=DefineByRun(space.search), metric=space.metric, mode=space.mode, sampler=sampler,
-        study_name=study_name, max_epochs=space.budget["max_epochs"],
+        study_name=study_name, storage=journal_storage(journal), max_epochs=space.budget["max_epochs"],
     )
     return ConcurrencyLimiter(searcher, max_concurrent=space.budget["max_concurrent"])
