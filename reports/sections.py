@@ -9,7 +9,7 @@ import pandas as pd
 from harness.ablate.provenance import provenance
 from harness.ablate.results import AblationResults, headline_split
 from harness.ablate.tables import ablation_table, human, markdown_table, pct
-from harness.tune.space import STRATEGY_DEFAULTS
+from harness.schema import STRATEGY_DEFAULTS
 
 from . import figures
 from .tune_data import TuneRun, importance

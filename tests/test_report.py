@@ -27,3 +27,14 @@ def test_report_on_a_folder_without_runs_is_one_line(tmp_path):
     from harness.cli import main
 
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_the_report_package_imports_no_torch_ray_or_hydra():
+    # `ascbench report` is a read-only leaf: it must run where only the results are
+    import subprocess
+    import sys
+
+    code = ("import sys, reports.build, reports.sections, reports.tune_data, reports.discover, reports.figures; "
+            "print(sorted(m for m in ('torch', 'torchaudio', 'ray', 'hydra') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

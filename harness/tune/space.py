@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ..schema import STRATEGY_DEFAULTS
 from ..train.config import RunConfig, compose_config, from_dict, to_dict
 from .trainable import merge_params
 
@@ -40,7 +41,6 @@ TOP_KEYS = {"metric", "mode", "seed", "budget", "resources", "strategy", "base",
 # how trials are chosen and stopped; asha + tpe is the product, fifo + random the baseline
 # `ascbench bench asha` measures it against
 STRATEGY_CHOICES = {"scheduler": ("asha", "fifo"), "searcher": ("tpe", "random")}
-STRATEGY_DEFAULTS = {"scheduler": "asha", "searcher": "tpe"}
 BUDGET_DEFAULTS = {"samples": 8, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2,
                    "max_concurrent": 2, "max_failures": 1}
 RESOURCE_DEFAULTS = {"cpus": 1.0, "gpus": 0.0}
