@@ -5,6 +5,7 @@ import argparse
 import json
 
 from .data.prepare import DataConfig, prepare_data
+from .errors import UserError
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +17,7 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
 
 def data_config_from_args(args: argparse.Namespace, **extra) -> DataConfig:
     if bool(args.metadata) != bool(args.audio_dir):
-        raise ValueError("--metadata and --audio-dir go together")
+        raise UserError("--metadata and --audio-dir go together")
     source = args.source or ("apsipa" if args.metadata else "synthetic")
     return DataConfig(source=source, metadata=args.metadata, audio_dir=args.audio_dir, **extra)
 

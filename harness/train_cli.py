@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .data_cli import add_data_arguments
+from .errors import UserError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     if args.metadata or args.audio_dir or args.source:
         if bool(args.metadata) != bool(args.audio_dir):
-            raise ValueError("--metadata and --audio-dir go together")
+            raise UserError("--metadata and --audio-dir go together")
         source = args.source or "apsipa"
         if args.config is None:
             overrides.append(f"data={source}")

@@ -14,6 +14,7 @@ import pandas as pd
 from ascmamba.metadata import parse_record_time
 
 from .corpus import APSIPA_CLASSES, Corpus
+from ..errors import UserError
 
 HEADER = ["filename", "location", "record_time", "scene_label"]
 
@@ -22,42 +23,42 @@ def read_metadata(csv_path: str | Path, classes: tuple[str, ...] = APSIPA_CLASSE
     """The rows of an official metadata CSV, validated, with a 1-based `row` (file line) column."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path}: metadata file not found")
+        raise UserError(f"{csv_path}: metadata file not found")
     try:
         df = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{csv_path}: empty file; expected the header {','.join(HEADER)} and rows") from None
+        raise UserError(f"{csv_path}: empty file; expected the header {','.join(HEADER)} and rows") from None
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ValueError(f"{csv_path}: not a UTF-8 comma-separated file ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{csv_path}: not a UTF-8 comma-separated file ({str(exc).splitlines()[0]})") from None
     if list(df.columns) != HEADER:
-        raise ValueError(f"{csv_path}: header is {','.join(df.columns)!s}; expected {','.join(HEADER)}")
+        raise UserError(f"{csv_path}: header is {','.join(df.columns)!s}; expected {','.join(HEADER)}")
     if df.empty:
-        raise ValueError(f"{csv_path}: no rows after the header")
+        raise UserError(f"{csv_path}: no rows after the header")
     df["row"] = range(2, len(df) + 2)
     class_set = set(classes)
     for rec in df.itertuples(index=False):
         where = f"{csv_path}: row {rec.row}"
         if not rec.filename.strip():
-            raise ValueError(f"{where}: empty filename")
+            raise UserError(f"{where}: empty filename")
         if not rec.location.strip():
-            raise ValueError(f"{where}: empty location")
+            raise UserError(f"{where}: empty location")
         try:
             parse_record_time(rec.record_time)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise UserError(f"{where}: {exc}") from None
         if rec.scene_label and rec.scene_label not in class_set:
-            raise ValueError(f"{where}: scene_label {rec.scene_label!r} is not one of: {', '.join(classes)}")
+            raise UserError(f"{where}: scene_label {rec.scene_label!r} is not one of: {', '.join(classes)}")
     dup = df["filename"].duplicated()
     if dup.any():
         first = df[dup].iloc[0]
-        raise ValueError(f"{csv_path}: row {first.row}: duplicate filename {first.filename!r}")
+        raise UserError(f"{csv_path}: row {first.row}: duplicate filename {first.filename!r}")
     return df
 
 
 def resolve_audio(filenames: list[str], rows: list[int], audio_dir: Path, csv_path: Path) -> list[str]:
     """Audio path of each row: `DIR/<filename>.wav`, else the single `DIR/*<filename>*.wav`."""
     if not audio_dir.is_dir():
-        raise FileNotFoundError(f"{audio_dir}: audio directory not found")
+        raise UserError(f"{audio_dir}: audio directory not found")
     wavs = [e.name for e in os.scandir(audio_dir) if e.name.lower().endswith(".wav") and e.is_file()]
     exact = set(wavs)
     paths = []
@@ -68,7 +69,7 @@ def resolve_audio(filenames: list[str], rows: list[int], audio_dir: Path, csv_pa
         matches = [w for w in wavs if name in w[:-4]]
         if len(matches) != 1:
             listed = f" ({', '.join(matches[:3])}{', ...' if len(matches) > 3 else ''})" if matches else ""
-            raise ValueError(
+            raise UserError(
                 f"{csv_path}: row {row}: {len(matches) or 'no'} audio files match {name}.wav or *{name}*.wav "
                 f"in {audio_dir}{listed}; expected exactly one"
             )

@@ -7,6 +7,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+from ..errors import UserError
 
 
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
@@ -25,9 +26,9 @@ def load_clip(path: str | Path, sample_rate: int, seconds: float) -> np.ndarray:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise ValueError(f"{path}: cannot read audio ({exc})") from None
+        raise UserError(f"{path}: cannot read audio ({exc})") from None
     if data.shape[0] == 0:
-        raise ValueError(f"{path}: audio file has no samples")
+        raise UserError(f"{path}: audio file has no samples")
     mono = data.mean(axis=1)
     if sr != sample_rate:
         mono = AF.resample(torch.from_numpy(mono), sr, sample_rate).numpy()

@@ -8,6 +8,7 @@ import pandas as pd
 import soundfile as sf
 
 from .corpus import Corpus
+from ..errors import UserError
 
 ON_BAD_AUDIO = ("error", "skip")
 
@@ -21,7 +22,7 @@ class AudioProbe:
 
 def probe_audio(corpus: Corpus, on_bad_audio: str = "error") -> AudioProbe:
     if on_bad_audio not in ON_BAD_AUDIO:
-        raise ValueError(f"on_bad_audio {on_bad_audio!r} is not one of: {', '.join(ON_BAD_AUDIO)}")
+        raise UserError(f"on_bad_audio {on_bad_audio!r} is not one of: {', '.join(ON_BAD_AUDIO)}")
     rows, bad = [], []
     for rec in corpus.clips.itertuples(index=False):
         try:
@@ -34,7 +35,7 @@ def probe_audio(corpus: Corpus, on_bad_audio: str = "error") -> AudioProbe:
             continue
         message = f"{corpus.source}: row {rec.row}: audio {rec.path} {problem}"
         if on_bad_audio == "error":
-            raise ValueError(message)
+            raise UserError(message)
         bad.append((rec.clip_id, message))
     keep = ~corpus.clips["clip_id"].isin({c for c, _ in bad})
     usable = Corpus(corpus.clips[keep].reset_index(drop=True), corpus.classes, corpus.source)

@@ -28,6 +28,7 @@ from ascmamba.frontend import FrontEnd
 from ..io import write_json_atomic
 from .audio import load_clip
 from .features import log_mel
+from ..errors import UserError
 
 FORMAT_VERSION = 1
 FEATURES_FILE = "features.npy"
@@ -113,7 +114,7 @@ class FeatureCache:
     ) -> CachedFeatures:
         """The cache entry for these clips and features, computing it once if absent."""
         if len(clip_ids) != len(paths):
-            raise ValueError("clip_ids and paths differ in length")
+            raise UserError("clip_ids and paths differ in length")
         entry = self.root / self.key(clip_ids, paths, spec)
         if (entry / INDEX_FILE).exists():
             return open_entry(entry)

@@ -20,6 +20,7 @@ from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
 from .corpus import Corpus
 from .dcase import load_dcase
 from .splits import Split, session_split
+from ..errors import UserError
 
 FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "dcase": DCASE_FRONT_END, "16k": FRONT_END_16K}
 SOURCES = ("synthetic", "apsipa", "dcase")
@@ -136,14 +137,14 @@ def _front_end(cfg: DataConfig, model_front_end: FrontEnd | None) -> FrontEnd:
             return model_front_end
         name = "16k" if cfg.source == "synthetic" else "apsipa"
     if name not in FRONT_ENDS:
-        raise ValueError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
+        raise UserError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
     return FRONT_ENDS[name]
 
 
 def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, dict[str, int] | None]:
     """The labelled + unlabelled development corpus, its clip length and (synthetic only) the truth."""
     if cfg.source not in SOURCES:
-        raise ValueError(f"data.source {cfg.source!r} is not one of: {', '.join(SOURCES)}")
+        raise UserError(f"data.source {cfg.source!r} is not one of: {', '.join(SOURCES)}")
     if cfg.source == "synthetic":
         from .synth import load_truth, synthesize
 
@@ -154,7 +155,7 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
         truth = {f: index[s] for f, s in zip(truth_df["filename"], truth_df["scene_label"])}
         return corpus, cfg.seconds or summary.clip_seconds, truth
     if not cfg.metadata or not cfg.audio_dir:
-        raise ValueError(f"data.source={cfg.source} needs data.metadata and data.audio_dir (--metadata, --audio-dir)")
+        raise UserError(f"data.source={cfg.source} needs data.metadata and data.audio_dir (--metadata, --audio-dir)")
     if cfg.source == "apsipa":
         return load_apsipa(cfg.metadata, cfg.audio_dir), cfg.seconds or 10.0, None
     return load_dcase(cfg.metadata, cfg.audio_dir), cfg.seconds or 1.0, None

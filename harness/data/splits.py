@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .corpus import Corpus
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _check_sessions(corpus: Corpus) -> None:
     if len(mixed):
         session = mixed.index[0]
         row = labelled.loc[labelled["session"] == session, "row"].iloc[0]
-        raise ValueError(f"{corpus.source}: row {row}: session {session!r} mixes several scene labels")
+        raise UserError(f"{corpus.source}: row {row}: session {session!r} mixes several scene labels")
 
 
 def session_split(
@@ -52,12 +53,12 @@ def session_split(
     Clips of `holdout_cities` all go to validation (labelled) or are dropped (unlabelled).
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise UserError(f"val_fraction must be in (0, 1), got {val_fraction}")
     _check_sessions(corpus)
     clips = corpus.clips
     unknown = sorted(set(holdout_cities) - set(clips["location"]))
     if unknown:
-        raise ValueError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
+        raise UserError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
     rng = np.random.default_rng(seed)
     held = clips["location"].isin(holdout_cities).to_numpy()
     labelled = corpus.labelled

@@ -86,6 +86,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .synth_sounds import CLASSES, RECIPES, SESSION_SPREAD, ChannelDraw, draw_session, render_clip
+from ..errors import UserError
 
 FORMAT_VERSION = 2  # 2: Restaurant and Bar became the planted long-range pair
 HEADER = ("filename", "location", "record_time", "scene_label")
@@ -322,7 +323,7 @@ def read_official(path: Path) -> pd.DataFrame:
     """An official metadata CSV as strings (empty labels stay empty strings)."""
     df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     if tuple(df.columns) != HEADER:
-        raise ValueError(f"{path}: header {tuple(df.columns)} is not {HEADER}")
+        raise UserError(f"{path}: header {tuple(df.columns)} is not {HEADER}")
     return df
 
 
@@ -350,7 +351,7 @@ def plan_official(p: SynthPreset, seed: int, official_dir: Path = OFFICIAL_DIR) 
     for s, labels in lab.groupby("session_index").scene_label:
         values = set(labels)
         if len(values) != 1:
-            raise ValueError(f"official session {s} mixes labels {sorted(values)}")
+            raise UserError(f"official session {s} mixes labels {sorted(values)}")
         session_label[int(s)] = values.pop()
     per_session = lab.drop_duplicates("session_index")
     counts = pd.crosstab(per_session.location, per_session.scene_label).reindex(columns=list(CLASSES), fill_value=0)
@@ -657,7 +658,7 @@ def _preset_key(p: SynthPreset) -> str:
 def _existing_corpus(out: Path, preset: SynthPreset, seed: int) -> dict | None:
     """The info of a complete corpus of this preset+seed at `out`, None if `out` is empty; else ValueError."""
     if not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory")
+        raise UserError(f"{out} exists and is not a directory")
     if not any(out.iterdir()):
         return None
     try:
@@ -665,21 +666,21 @@ def _existing_corpus(out: Path, preset: SynthPreset, seed: int) -> dict | None:
         found = (info["preset"], info["seed"], info["format_version"],
                  json.dumps(info["preset_params"], sort_keys=True))
     except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{out} exists and is not a synthetic corpus (no readable synth_info.json); "
+        raise UserError(f"{out} exists and is not a synthetic corpus (no readable synth_info.json); "
                          "choose another --out or remove it") from None
     if found != (preset.name, seed, FORMAT_VERSION, _preset_key(preset)):
-        raise ValueError(f"{out} holds another synthetic corpus (preset {found[0]!r}, seed {found[1]!r}, "
+        raise UserError(f"{out} holds another synthetic corpus (preset {found[0]!r}, seed {found[1]!r}, "
                          f"format {found[2]!r}), not preset {preset.name!r} with seed {seed}; "
                          "choose another --out or remove it")
     missing = [k for k in (*SPLITS, "sessions") if k not in info.get("counts", {})]
     if missing:
-        raise ValueError(f"{out} holds a corpus written by another version of the generator (no counts "
+        raise UserError(f"{out} holds a corpus written by another version of the generator (no counts "
                          f"{', '.join(missing)}); remove it and run again")
     expected = sum(info["counts"][s] for s in SPLITS)
     files = [out / n for n in ("dev_metadata.csv", "eval_metadata.csv", "truth.csv")]
     n_wavs = sum(1 for _ in (out / "audio").glob("*.wav")) if (out / "audio").is_dir() else 0
     if not all(f.is_file() for f in files) or n_wavs != expected:
-        raise ValueError(f"{out} holds an incomplete corpus ({n_wavs} of {expected} wavs); remove it and run again")
+        raise UserError(f"{out} holds an incomplete corpus ({n_wavs} of {expected} wavs); remove it and run again")
     return info
 
 
@@ -696,7 +697,7 @@ def synthesize(out_dir: str | os.PathLike, preset: str | SynthPreset = "tiny", s
     """
     if isinstance(preset, str):
         if preset not in PRESETS:
-            raise ValueError(f"unknown synthetic preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise UserError(f"unknown synthetic preset {preset!r}; choose one of {', '.join(PRESETS)}")
         preset = PRESETS[preset]
     out = Path(out_dir)
     seed = int(seed)
@@ -735,7 +736,7 @@ def load_truth(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The true class, split and session of every clip of a synthetic corpus (for measuring, never training)."""
     path = Path(out_dir) / "truth.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {out_dir} is not a synthetic corpus")
+        raise UserError(f"{path} not found: {out_dir} is not a synthetic corpus")
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 

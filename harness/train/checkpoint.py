@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..io import write_atomic
+from ..errors import UserError
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -17,11 +18,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: checkpoint not found")
+        raise UserError(f"{path}: checkpoint not found")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
+        raise UserError(
             f"{path}: refused: not a checkpoint that loads with weights_only=True ({first})"
         ) from None

@@ -21,6 +21,7 @@ from ..data.apsipa import HEADER, load_apsipa, read_metadata
 from ..data.cache import FeatureCache, FeatureSpec
 from ..io import write_text_atomic
 from .checkpoint import load_checkpoint
+from ..errors import UserError
 
 
 def predict_csv(
@@ -30,7 +31,7 @@ def predict_csv(
     bundle = load_checkpoint(checkpoint)
     for key in ("model_name", "model_kwargs", "model_state", "classes", "cities", "front_end", "seconds"):
         if key not in bundle:
-            raise ValueError(f"{checkpoint}: not an ascbench checkpoint (missing {key!r})")
+            raise UserError(f"{checkpoint}: not an ascbench checkpoint (missing {key!r})")
     classes = tuple(bundle["classes"])
     corpus = load_apsipa(metadata, audio_dir, classes)
     front_end = FrontEnd(**bundle["front_end"])

@@ -17,6 +17,7 @@ from ..io import write_atomic, write_json_atomic, write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, to_dict
 from .trial import Trial
+from ..errors import UserError
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -32,7 +33,7 @@ def run_training(cfg: RunConfig, out_dir: str | Path, progress: bool = True, sto
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     config_path = out / "config.yaml"
     if config_path.exists() and config_path.read_text() != config_yaml and (out / LAST).exists():
-        raise ValueError(f"{out} holds a run with a different config; choose another --out")
+        raise UserError(f"{out} holds a run with a different config; choose another --out")
     trial = Trial(cfg, progress=progress)
     if (out / LAST).exists():
         trial.load_state_dict(load_checkpoint(out / LAST))

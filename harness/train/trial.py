@@ -27,6 +27,7 @@ from .augment import mixup_pairs, spec_mask
 from .batchnorm import recalibrate_batchnorm
 from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
+from ..errors import UserError
 
 CHECKPOINT_VERSION = 1
 
@@ -45,7 +46,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device=cuda but no CUDA device is available")
+        raise UserError("train.device=cuda but no CUDA device is available")
     return torch.device(name)
 
 
@@ -106,7 +107,7 @@ class Trial:
         self.val_set = self.data.arrays(self.data.split.val)
         self.pool = self.data.arrays(self.data.split.unlabelled)
         if len(self.train_set) == 0 or len(self.val_set) == 0:
-            raise ValueError(f"{self.data.corpus.source}: the split left no training or no validation clips")
+            raise UserError(f"{self.data.corpus.source}: the split left no training or no validation clips")
         self.features = self.data.features.features
         self.mean, self.std = self._normalisation()
 
@@ -366,7 +367,7 @@ class Trial:
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("config") != to_dict(self.cfg):
-            raise ValueError("checkpoint was written by a run with a different config; refusing to resume")
+            raise UserError("checkpoint was written by a run with a different config; refusing to resume")
         self.model.load_state_dict(state["model_state"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -17,6 +17,7 @@ from typing import Any
 from ..ray_runtime import ensure_ray
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, storage_root
+from ..errors import UserError
 
 SPACE_FILE = "space.json"
 QUIET_ENV = {
@@ -60,7 +61,7 @@ def data_overrides(metadata: str | None, audio_dir: str | None, source: str | No
     if not (metadata or audio_dir or source):
         return {}
     if bool(metadata) != bool(audio_dir):
-        raise ValueError("--metadata and --audio-dir go together")
+        raise UserError("--metadata and --audio-dir go together")
     source = source or "apsipa"
     out: dict[str, Any] = {"data.source": source, "data.metadata": metadata, "data.audio_dir": audio_dir}
     if source == "apsipa":
@@ -85,27 +86,27 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     root = storage_root(opts.storage)
     if opts.resume:
         if not opts.name:
-            raise ValueError("--resume needs --name NAME (the experiment to continue)")
+            raise UserError("--resume needs --name NAME (the experiment to continue)")
         exp = ExperimentDir(root, opts.name)
         if not exp.exists(SPACE_FILE):
-            raise ValueError(f"{exp.uri}: no experiment to resume (no {SPACE_FILE})")
+            raise UserError(f"{exp.uri}: no experiment to resume (no {SPACE_FILE})")
         stored = json.loads(exp.read_text(SPACE_FILE))
         if opts.space is None and (opts.overrides or opts.samples is not None):
-            raise ValueError("to change overrides or --samples on resume, pass --space as well (changes are refused)")
+            raise UserError("to change overrides or --samples on resume, pass --space as well (changes are refused)")
         if opts.space is not None:
             space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
             changed = diff_canonical(stored["canonical"], space.canonical())
             if changed:
-                raise ValueError(f"{opts.space}: differs from the space {opts.name} was started with "
+                raise UserError(f"{opts.space}: differs from the space {opts.name} was started with "
                                  f"({stored['source']}), refusing to resume; changed: " + "; ".join(changed))
         return exp, space_from_canonical(stored["canonical"], stored["source"])
     if opts.space is None:
-        raise ValueError("--space is required (a YAML file or a shipped name such as quick)")
+        raise UserError("--space is required (a YAML file or a shipped name such as quick)")
     space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
     name = opts.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     exp = ExperimentDir(root, name)
     if exp.exists():
-        raise ValueError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
+        raise UserError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
     exp.write_text(SPACE_FILE, json.dumps({"source": space.source, "canonical": space.canonical()},
                                           indent=2, sort_keys=True) + "\n")
     return exp, space
@@ -129,7 +130,7 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
         from ray.tune import Tuner
 
         if not Tuner.can_restore(exp.uri):
-            raise ValueError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
+            raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
                              "start it again under a new --name")
         return Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
     b = space.budget
