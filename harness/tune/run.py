@@ -170,7 +170,9 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     t0 = time.monotonic()
     try:
         tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
-        tuner.fit()
+        tuner.fit()   # returns after a first Ctrl-C too (Ray stops the trials); the table says so
+    except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
+        pass
     finally:
         if started:
             import ray
@@ -179,21 +181,27 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     return report(exp, space, time.monotonic() - t0, out)
 
 
+def resume_command(exp: ExperimentDir) -> str:
+    return f"ascbench tune --resume --name {exp.name}" + (
+        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
+
+
 def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
+    """Print how the experiment ended; 0 when every trial ended (1 when all failed), 130 with the
+    resume command when some trial was interrupted or never started."""
     import pandas as pd
 
-    from .results import BEST_CONFIG, ERROR, FINISHED, RESULTS, STOPPED
+    from .results import BEST_CONFIG, ENDED, ERROR, RESULTS
 
-    hint = f"resume with: ascbench tune --resume --name {exp.name}" + (
-        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
+    hint = f"resume with: {resume_command(exp)}"
     if not exp.exists(f"{RESULTS}.parquet"):
         print(f"interrupted before any trial ended; {hint}", file=out)
         return 130
     local = Path(exp.uri) / f"{RESULTS}.parquet"
     df = pd.read_parquet(local) if local.exists() else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
-    done = df["status"].isin([FINISHED, STOPPED, ERROR])
-    if len(df) < space.budget["samples"] or not done.all():
-        print(f"interrupted: {int(done.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
+    ended = df["status"].isin(ENDED)
+    if len(df) < space.budget["samples"] or not ended.all():
+        print(f"interrupted: {int(ended.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
         return 130
     counts = df["status"].value_counts().to_dict()
     print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
