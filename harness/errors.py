@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import sys
 from collections.abc import Iterator
 
 
@@ -62,3 +63,8 @@ def make_dirs(path: str | os.PathLike, what: str = "folder") -> None:
         os.makedirs(path, exist_ok=True)
     if not os.path.isdir(path):
         raise UserError(f"{path}: cannot create the {what}: exists and is not a folder")
+
+
+def warn(message: str) -> None:
+    """One line on stderr for something that runs on but deserves a look (a short clip, a future date)."""
+    print(f"ascbench: warning: {message}", file=sys.stderr, flush=True)

@@ -70,7 +70,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Sequence
@@ -86,7 +85,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .synth_sounds import CLASSES, RECIPES, SESSION_SPREAD, ChannelDraw, draw_session, render_clip
-from ..errors import UserError
+from ..errors import UserError, fs_errors
+from ..folder_build import building, new_partial, publish, sweep_orphans
 
 FORMAT_VERSION = 2  # 2: Restaurant and Bar became the planted long-range pair
 HEADER = ("filename", "location", "record_time", "scene_label")
@@ -701,31 +701,41 @@ def synthesize(out_dir: str | os.PathLike, preset: str | SynthPreset = "tiny", s
         preset = PRESETS[preset]
     out = Path(out_dir)
     seed = int(seed)
-    if out.exists():
+    if out.exists():   # the common case: made before, no lock needed to read it
         info = _existing_corpus(out, preset, seed)
         if info is not None:
             return _summary(out, info, created=False, seconds=0.0)
+    if out.parent.is_dir():
+        sweep_orphans(out.parent)   # partial corpora of killed builders
+    with building(out):   # a second process (seeds run in parallel) waits here, then reuses the corpus
+        if out.exists():
+            info = _existing_corpus(out, preset, seed)
+            if info is not None:
+                return _summary(out, info, created=False, seconds=0.0)
+        return _write_corpus(out, preset, seed, progress, workers)
+
+
+def _write_corpus(out: Path, preset: SynthPreset, seed: int, progress: bool, workers: int | None) -> SynthSummary:
     t0 = time.perf_counter()
     plan = plan_corpus(preset, seed)
     n_rows = len(plan.rows)
     if workers is None:
         workers = min(4, os.cpu_count() or 1) if n_rows > 400 else 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = new_partial(out)
     try:
-        (tmp / "audio").mkdir()
-        write_clips(plan, tmp / "audio", progress=progress, workers=workers)
-        rows = plan.rows
-        _write_text(tmp / "dev_metadata.csv", metadata_csv_text(rows[rows.split != "eval"], with_labels=True))
-        _write_text(tmp / "eval_metadata.csv", metadata_csv_text(rows[rows.split == "eval"], with_labels=False))
-        _write_text(tmp / "truth.csv", rows[list(TRUTH_COLUMNS)].to_csv(index=False, lineterminator="\n"))
-        info = _info(plan)
-        # written last: a directory with synth_info.json is complete
-        _write_text(tmp / "synth_info.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        if out.exists():
-            out.rmdir()  # empty (checked above); a race that filled it makes this fail loudly
-        os.rename(tmp, out)
+        with fs_errors(out, "write the synthetic corpus"):
+            (tmp / "audio").mkdir()
+            write_clips(plan, tmp / "audio", progress=progress, workers=workers)
+            rows = plan.rows
+            _write_text(tmp / "dev_metadata.csv", metadata_csv_text(rows[rows.split != "eval"], with_labels=True))
+            _write_text(tmp / "eval_metadata.csv", metadata_csv_text(rows[rows.split == "eval"], with_labels=False))
+            _write_text(tmp / "truth.csv", rows[list(TRUTH_COLUMNS)].to_csv(index=False, lineterminator="\n"))
+            info = _info(plan)
+            # written last: a directory with synth_info.json is complete
+            _write_text(tmp / "synth_info.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            if out.exists():
+                out.rmdir()  # empty (checked under the build lock)
+        publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -20,7 +20,7 @@ from ascmamba.metadata import CityVocabulary
 from ..data.apsipa import HEADER, load_apsipa, read_metadata
 from ..data.cache import FeatureCache, FeatureSpec
 from ..io import write_text_atomic
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_weights
 from ..errors import UserError
 
 
@@ -39,8 +39,12 @@ def predict_csv(
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(),
         FeatureSpec(front_end, float(bundle["seconds"])), progress=progress,
     ).features
-    model = create_model(bundle["model_name"], **bundle["model_kwargs"])
-    model.load_state_dict(bundle["model_state"])
+    try:
+        model = create_model(bundle["model_name"], **bundle["model_kwargs"])
+    except (KeyError, TypeError, ValueError) as exc:   # the registry's and the constructor's refusals
+        msg = exc.args[0] if exc.args else type(exc).__name__
+        raise UserError(f"{checkpoint}: refused: declares a model that cannot be built ({msg})") from None
+    load_weights(model, bundle["model_state"], checkpoint, f"its declared model {bundle['model_name']}")
     model.eval()
     vocabulary = CityVocabulary(bundle["cities"])
     cities = torch.from_numpy(corpus.city_indices(vocabulary))

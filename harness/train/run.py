@@ -36,7 +36,7 @@ def run_training(cfg: RunConfig, out_dir: str | Path, progress: bool = True, sto
         raise UserError(f"{out} holds a run with a different config; choose another --out")
     trial = Trial(cfg, progress=progress)
     if (out / LAST).exists():
-        trial.load_state_dict(load_checkpoint(out / LAST))
+        trial.load_state_dict(load_checkpoint(out / LAST), source=str(out / LAST))
     write_text_atomic(config_path, config_yaml)
     write_json_atomic(out / "split.json", trial.data.split.to_dict())
     bar = tqdm(total=cfg.train.epochs, initial=trial.state.epoch, desc=cfg.model.name, unit="epoch",

@@ -24,6 +24,7 @@ from ascmamba.complexity import count_params
 from ..data.prepare import ClipArrays, PreparedData, prepare_data
 from . import pseudo
 from .augment import mixup_pairs, spec_mask
+from .checkpoint import load_weights
 from .batchnorm import recalibrate_batchnorm
 from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
@@ -344,6 +345,11 @@ class Trial:
             "params": count_params(self.model),
         }
 
+    @staticmethod
+    def state_dict_keys() -> tuple[str, ...]:
+        return ("model_state", "config", "optimizer", "scheduler", "epoch", "best_macro_acc", "best_epoch",
+                "best_model_state", "history", "pseudo_ids", "pseudo_labels", "pseudo_steps", "rng")
+
     def state_dict(self) -> dict:
         s = self.state
         return {
@@ -365,10 +371,16 @@ class Trial:
             "split": self.data.split.to_dict(),
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        """Resume from `state` (a `state_dict()` saved by a run of the same config); `source`
+        names the file in the one-line refusal of anything else."""
+        missing = [k for k in self.state_dict_keys() if k not in state]
+        if missing:
+            raise UserError(f"{source}: refused: not a training state (no {missing[0]!r}); "
+                            "resume needs the last.pt of a run with this config")
         if state.get("config") != to_dict(self.cfg):
-            raise UserError("checkpoint was written by a run with a different config; refusing to resume")
-        self.model.load_state_dict(state["model_state"])
+            raise UserError(f"{source}: written by a run with a different config; refusing to resume")
+        load_weights(self.model, state["model_state"], source, f"model {self.cfg.model.name}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.state = TrialState(

@@ -58,7 +58,7 @@ def trial_trainable(params: dict[str, Any], base: dict) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE))
+            trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE), source=str(Path(d) / STATE_FILE))
     trial_dir = Path(tune.get_context().get_trial_dir())
     if trial.state.epoch >= cfg.train.epochs and trial.state.history:
         # restored from its final checkpoint (it finished after the last experiment snapshot
