@@ -48,8 +48,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .data.prepare import load_corpus
 
     cfg = data_config_from_args(args, preset=args.preset, on_bad_audio=args.on_bad_audio)
-    corpus, _, _ = load_corpus(cfg, progress=not args.quiet)
-    print(summarise(probe_audio(corpus, cfg.on_bad_audio)))
+    corpus, seconds, _ = load_corpus(cfg, progress=not args.quiet)
+    print(summarise(probe_audio(corpus, cfg.on_bad_audio, seconds)))
     return 0
 
 

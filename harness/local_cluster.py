@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from typing import Any
 from .errors import UserError
 
-LOOPBACK = "127.0.0.1"
+from .ray_runtime import LOOPBACK  # noqa: E402  (one definition of loopback)
 
 
 @contextlib.contextmanager

@@ -29,6 +29,8 @@ def load_clip(path: str | Path, sample_rate: int, seconds: float) -> np.ndarray:
         raise UserError(f"{path}: cannot read audio ({exc})") from None
     if data.shape[0] == 0:
         raise UserError(f"{path}: audio file has no samples")
+    if not np.isfinite(data).all():   # checked here too: a NaN would poison every trial sharing the cache
+        raise UserError(f"{path}: audio has non-finite samples (NaN or inf); expected finite audio")
     mono = data.mean(axis=1)
     if sr != sample_rate:
         mono = AF.resample(torch.from_numpy(mono), sr, sample_rate).numpy()

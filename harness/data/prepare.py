@@ -165,7 +165,7 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
                  model_front_end: FrontEnd | None = None) -> PreparedData:
     """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `_front_end`)."""
     corpus, seconds, truth = load_corpus(cfg, progress)
-    probe = probe_audio(corpus, cfg.on_bad_audio)
+    probe = probe_audio(corpus, cfg.on_bad_audio, seconds)
     corpus = probe.corpus
     split_seed = seed if cfg.split_seed is None else cfg.split_seed
     split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))

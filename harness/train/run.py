@@ -6,6 +6,7 @@ best.pt (inference bundle for `ascbench predict`) and last.pt (full state, for r
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..io import write_atomic, write_json_atomic, write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, to_dict
 from .trial import Trial
-from ..errors import UserError
+from ..errors import UserError, make_dirs
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -29,7 +30,18 @@ def run_training(cfg: RunConfig, out_dir: str | Path, progress: bool = True, sto
     `stop_after` ends the process's work after that many epochs in total (for tests of resuming).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    make_dirs(out, "output folder")
+    try:
+        return _train_into(cfg, out, progress, stop_after)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()   # only if nothing was written: a failure before the first epoch leaves no empty folder
+        raise
+
+
+def _train_into(cfg: RunConfig, out: Path, progress: bool, stop_after: int | None) -> dict:
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     config_path = out / "config.yaml"
     if config_path.exists() and config_path.read_text() != config_yaml and (out / LAST).exists():

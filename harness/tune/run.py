@@ -16,7 +16,7 @@ from typing import Any
 
 from ..ray_runtime import ensure_ray
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
-from .storage import ExperimentDir, storage_root
+from .storage import ExperimentDir, is_uri, storage_root
 from ..errors import UserError
 
 SPACE_FILE = "space.json"
@@ -112,6 +112,14 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     return exp, space
 
 
+def forget_experiment(exp: ExperimentDir) -> None:
+    """Remove a fresh local experiment folder that holds nothing but its space.json."""
+    folder = Path(exp.uri)
+    if not is_uri(exp.storage) and folder.is_dir() and [p.name for p in folder.iterdir()] == [SPACE_FILE]:
+        (folder / SPACE_FILE).unlink()
+        folder.rmdir()
+
+
 def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
                 callbacks: tuple = ()):
     from ray import tune
@@ -164,7 +172,12 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     from ascmamba import get_spec
 
     cfg = from_dict(space.base)
-    prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
+    try:
+        prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
+    except BaseException:
+        if not opts.resume:
+            forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
+        raise
     started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpus"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
