@@ -30,7 +30,7 @@ def parse_record_time(value: str) -> datetime:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text):
         raise ValueError(f"record_time {value!r} is not of the form YYYY-MM-DD HH:MM:SS")
     try:
-        return datetime.strptime(text, TIME_FORMAT)
+        return datetime(*map(int, re.findall(r"\d+", text)))   # says what is wrong: "day is out of range for month"
     except ValueError as exc:   # the right form, an impossible date or time (2023-02-30, 25:00:00)
         raise ValueError(f"record_time {value!r} is not a real date and time ({exc}); "
                          "expected YYYY-MM-DD HH:MM:SS") from None
