@@ -14,6 +14,17 @@ import os
 LOOPBACK = "127.0.0.1"
 
 
+def single_machine_mode() -> None:
+    """Ray's single-machine mode (its default on macOS), in which a node listens on 127.0.0.1 only;
+    on Linux Ray otherwise rewrites 127.0.0.1 to the outward IP and listens on every interface.
+    The variable reaches the GCS, raylet and workers, which inherit this environment; Ray's
+    Python side read it when `ray` was imported, so its constant is set as well."""
+    from ray._private import ray_constants
+
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, verbose: bool = False) -> bool:
     """Join `address` (`auto` or HOST:PORT), or start a local runtime with `num_cpus` (default:
     every CPU). Returns True if this call started or joined it (the caller shuts it down),
@@ -27,8 +38,6 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, verbose:
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, **common)
     else:
-        # on Linux Ray rewrites 127.0.0.1 to the outward IP unless in single-machine mode (see
-        # harness/local_cluster.py); the variable reaches the raylet and GCS, which inherit it
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        single_machine_mode()
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, _node_ip_address=LOOPBACK, **common)
     return True

@@ -337,3 +337,300 @@ def test_future_record_time_and_truncated_wav_are_warned(tmp_path, capsys):
     warnings = [ln for ln in out.splitlines() if ln.startswith("ascbench: warning:")]
     assert any("record_time in the future (first: row 3: 2099-05-02" in w for w in warnings), out
     assert any("1 clips are shorter than 90% of the 10-s clip length" in w and "row 2:" in w for w in warnings), out
+
+
+# ------------------------------------------------------------ a real trained run (1 epoch, micro corpus)
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, micro_data_config) -> Path:
+    from harness.train.config import compose_config
+    from harness.train.run import run_training
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    cfg = compose_config(["model=cpmobile", "pseudo=none", "train.epochs=1", "train.batch_size=16",
+                          "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"])
+    run_training(cfg, out, progress=False)
+    return out
+
+
+def micro_corpus(micro_data_config) -> Path:
+    from harness.data.prepare import synthetic_root
+
+    return synthetic_root(micro_data_config)
+
+
+# ------------------------------------------------------------ 7. truncated and foreign checkpoints
+def test_truncated_checkpoint_is_refused_at_every_cut_point(trained, tmp_path):
+    from harness.errors import UserError
+    from harness.train.checkpoint import load_checkpoint
+
+    data = (trained / "best.pt").read_bytes()
+    cuts = sorted({*np.linspace(0, len(data) - 1, 40).astype(int), *range(0, 64, 7), len(data) - 22, len(data) - 1})
+    for cut in cuts:
+        path = tmp_path / f"cut{cut}.pt"
+        path.write_bytes(data[:cut])
+        with pytest.raises(UserError, match=rf"cut{cut}\.pt: refused: not a checkpoint that loads with weights_only"):
+            load_checkpoint(path)
+
+
+def test_checkpoint_whose_weights_do_not_fit_its_model_is_one_line(trained, tmp_path, capsys, micro_data_config):
+    import torch
+
+    bundle = torch.load(trained / "best.pt", weights_only=True)
+    key = next(k for k in bundle["model_state"] if k.endswith("weight"))
+    bundle["model_state"][key] = torch.zeros(3, 3)
+    bundle["model_state"]["stray.weight"] = torch.zeros(1)
+    bad = tmp_path / "bad.pt"
+    torch.save(bundle, bad)
+    corpus = micro_corpus(micro_data_config)
+    rc, out = cli(capsys, "predict", "--checkpoint", str(bad), "--metadata", str(corpus / "eval_metadata.csv"),
+                  "--audio-dir", str(corpus / "audio"), "--out", str(tmp_path / "sub.csv"), "--quiet")
+    line = error_line(out)
+    assert rc == 2 and f"{bad}: refused: its weights do not fit its declared model cpmobile" in line
+    assert "1 unexpected (first: stray.weight)" in line and f"of another shape (first: {key})" in line
+    assert len(line) < 400 and not (tmp_path / "sub.csv").exists()
+
+
+def test_predict_names_a_nan_clip_instead_of_labelling_it(trained, tmp_path, capsys, micro_data_config):
+    import shutil
+
+    corpus = micro_corpus(micro_data_config)
+    audio = tmp_path / "audio"
+    shutil.copytree(corpus / "audio", audio)
+    eval_csv = corpus / "eval_metadata.csv"
+    first = eval_csv.read_text(encoding="utf-8-sig").splitlines()[1].split(",")[0]
+    wav = next(audio.glob(f"*{first}*.wav"))
+    x, sr = sf.read(wav, dtype="float32")
+    x[10] = np.nan
+    sf.write(wav, x, sr, subtype="FLOAT")
+    rc, out = cli(capsys, "predict", "--checkpoint", str(trained / "best.pt"), "--metadata", str(eval_csv),
+                  "--audio-dir", str(audio), "--out", str(tmp_path / "sub.csv"), "--quiet",)
+    line = error_line(out)
+    assert rc == 2 and f"row 2: audio {wav}" in line and "non-finite" in line
+    assert not (tmp_path / "sub.csv").exists()
+
+
+# ------------------------------------------------------------ 8. file-system faults
+@pytest.fixture
+def readonly_dir(tmp_path):
+    """A folder writes to which fail: a read-only tmpfs when this process may mount (EROFS), else a
+    0555 folder for a non-root user (EACCES)."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True).returncode == 0
+    if not mounted:
+        if os.geteuid() == 0:
+            pytest.skip("root without the right to mount: no way to make a folder read-only here")
+        path.chmod(0o555)
+    yield path, ("read-only file system" if mounted else "permission denied")
+    if mounted:
+        subprocess.run(["umount", str(path)], check=True)
+    else:
+        path.chmod(0o755)
+
+
+def test_readonly_out_and_cache_are_one_line(readonly_dir, tmp_path, capsys, micro_data_config):
+    ro, cause = readonly_dir
+    data = ["data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"]
+    rc, out = cli(capsys, "train", "--out", str(ro / "run"), "--epochs", "1", "pseudo=none", *data)
+    assert rc == 2 and error_line(out) == f"ascbench: error: {ro / 'run'}: cannot create the output folder: {cause}"
+    rc, out = cli(capsys, "data", "prepare", "--preset", "micro", "--cache-dir", str(ro / "cache"), "--quiet")
+    line = error_line(out)   # the synthetic corpus is written under the cache first
+    assert rc == 2 and line.startswith(f"ascbench: error: {ro / 'cache'}") and line.endswith(f"cannot create the folder: {cause}")
+    csv_path, audio = write_dataset(tmp_path / "data")
+    rc, out = cli(capsys, "data", "prepare", "--metadata", str(csv_path), "--audio-dir", str(audio),
+                  "--cache-dir", str(ro / "cache"), "--quiet")
+    assert rc == 2 and error_line(out) == f"ascbench: error: {ro / 'cache'}: cannot create the feature cache folder: {cause}"
+    rc, out = cli(capsys, "data", "synth", "--preset", "micro", "--out", str(ro / "corpus"), "--quiet")
+    assert rc == 2 and str(ro) in error_line(out) and cause in error_line(out)
+
+
+def test_out_that_is_a_file_or_inside_one(tmp_path, capsys, micro_data_config):
+    data = ["--epochs", "1", "pseudo=none", "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"]
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    rc, out = cli(capsys, "train", "--out", str(afile), *data)
+    assert rc == 2 and error_line(out) == f"ascbench: error: {afile}: cannot create the output folder: exists and is not a folder"
+    rc, out = cli(capsys, "train", "--out", str(afile / "run"), *data)
+    assert rc == 2 and error_line(out) == (f"ascbench: error: {afile / 'run'}: cannot create the output folder: "
+                                           "a part of the path is a file, not a folder")
+    assert afile.read_text() == "x"
+
+
+def test_predict_out_that_is_a_folder(trained, tmp_path, capsys, micro_data_config):
+    corpus = micro_corpus(micro_data_config)
+    rc, out = cli(capsys, "predict", "--checkpoint", str(trained / "best.pt"), "--metadata",
+                  str(corpus / "eval_metadata.csv"), "--audio-dir", str(corpus / "audio"), "--out", str(tmp_path))
+    assert rc == 2 and f"{tmp_path}: --out is a folder" in error_line(out)
+
+
+def _file_size_limit(limit: int):
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit then fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return preexec
+
+
+@pytest.mark.slow
+def test_full_disk_during_training_is_one_line_and_leaves_whole_files(tmp_path, micro_data_config):
+    out = tmp_path / "run"
+    args = ["train", "--out", str(out), "--model", "cpmobile", "--epochs", "2", "--quiet", "pseudo=none",
+            "train.batch_size=16", "data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"]
+    result = ascbench(*args, preexec=_file_size_limit(64 * 1024))   # config.yaml fits, a checkpoint does not
+    one_error_line(result, f"{out / 'last.pt'}: cannot write: file too large")
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 2
+    assert not list(out.glob(".*.tmp")) and not (out / "last.pt").exists()
+    resumed = ascbench(*args)   # the limit lifted: the same command trains from the start to the end
+    assert resumed.returncode == 0, resumed.stdout
+    assert len(pd.read_csv(out / "metrics.csv")) == 2
+
+
+@pytest.mark.slow
+def test_full_disk_while_building_the_feature_cache(tmp_path):
+    cache = tmp_path / "cache"
+    result = ascbench("data", "prepare", "--preset", "micro", "--cache-dir", str(cache), "--quiet",
+                      preexec=_file_size_limit(256 * 1024))   # the corpus's wavs fit, the feature array does not
+    line = one_error_line(result, "cannot write", "file too large")
+    assert str(cache) in line
+    assert not [p for p in cache.iterdir() if p.is_dir() and p.name != "synthetic"]   # no entry, no partial
+    assert not list(cache.glob(".*.partial-*"))
+    again = ascbench("data", "prepare", "--preset", "micro", "--cache-dir", str(cache), "--quiet")
+    assert again.returncode == 0, again.stdout
+
+
+# ------------------------------------------------------------ 9. orphans of a SIGKILL
+HOLDER = """
+import sys, time
+from pathlib import Path
+from harness.folder_build import building, new_partial
+target = Path(sys.argv[1])
+with building(target):
+    partial = new_partial(target)
+    (partial / "features.npy").write_bytes(b"\\0" * 4096)
+    print(partial, flush=True)
+    time.sleep(600)
+"""
+
+
+def _builder_holding(target: Path) -> tuple[subprocess.Popen, Path]:
+    """A real process that holds the build lock of `target` and has half-built it."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_partial_build_of_a_killed_builder_is_removed_and_a_live_one_is_kept(tmp_path):
+    from harness.folder_build import sweep_orphans
+
+    proc, partial = _builder_holding(tmp_path / "entry")
+    try:
+        sweep_orphans(tmp_path)
+        assert partial.is_dir()              # its builder lives: never removed under it
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        sweep_orphans(tmp_path)
+        assert not partial.exists()          # the builder is gone: the next sweep removes its partial
+    finally:
+        kill_group(proc)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_corpus_and_mid_cache_then_the_next_run_cleans_up(tmp_path):
+    cache = tmp_path / "cache"
+    proc = spawn("data", "prepare", "--preset", "tiny", "--cache-dir", str(cache), "--quiet")
+    try:
+        wait_for(lambda: any((cache / "synthetic").glob(".*.partial-*/audio/*.wav")), proc, what="a partial corpus")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        kill_group(proc)
+    assert list((cache / "synthetic").glob(".*.partial-*"))
+    # a half-built cache entry with a full-size features.npy, its builder SIGKILLed
+    holder, partial = _builder_holding(cache / "0123456789abcdef01234567")
+    kill_group(holder)
+    assert (partial / "features.npy").exists()
+    result = ascbench("data", "prepare", "--preset", "micro", "--cache-dir", str(cache), "--quiet")
+    assert result.returncode == 0, result.stdout
+    assert not list((cache / "synthetic").glob(".*.partial-*")) and not list(cache.glob(".*.partial-*"))
+
+
+def test_stale_temp_file_is_removed_and_a_live_writers_is_kept(tmp_path):
+    import fcntl
+
+    from harness.io import STALE_AFTER_S, write_text_atomic
+
+    old = time.time() - 2 * STALE_AFTER_S
+    stale, live = tmp_path / ".last.pt.dead1.tmp", tmp_path / ".last.pt.live1.tmp"
+    for p in (stale, live):
+        p.write_bytes(b"half")
+        os.utime(p, (old, old))
+    with open(live, "rb") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)   # as a writer in another process holds its own
+        write_text_atomic(tmp_path / "last.pt", "x")
+        assert live.exists() and not stale.exists()
+    assert (tmp_path / "last.pt").read_text() == "x"
+
+
+# ------------------------------------------------------------ 11. outputs readable under the umask
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_atomic_outputs_follow_the_umask(tmp_path, umask, mode):
+    from harness.io import write_text_atomic
+
+    old = os.umask(umask)
+    try:
+        target = tmp_path / "sub" / "results.csv"
+        write_text_atomic(target, "a\n")
+        assert stat.S_IMODE(target.stat().st_mode) == mode
+        assert stat.S_IMODE(target.parent.stat().st_mode) == 0o777 & ~umask
+        target.chmod(0o644)
+        write_text_atomic(target, "b\n")   # overwriting keeps the umask's mode, not 0600
+        assert stat.S_IMODE(target.stat().st_mode) == mode
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.slow
+def test_train_outputs_and_cache_folders_are_readable_by_the_group(tmp_path):
+    out, cache = tmp_path / "run", tmp_path / "cache"
+    result = ascbench("train", "--out", str(out), "--model", "cpmobile", "--epochs", "1", "--quiet", "pseudo=none",
+                      "data.preset=micro", f"data.cache_dir={cache}", preexec=lambda: os.umask(0o022))
+    assert result.returncode == 0, result.stdout
+    for name in ("config.yaml", "split.json", "metrics.csv", "final.json", "best.pt", "last.pt"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
+    entries = [p for p in cache.iterdir() if p.is_dir()]
+    assert entries and all(stat.S_IMODE(p.stat().st_mode) == 0o755 for p in entries)
+    for p in (cache / "synthetic").iterdir():
+        if p.is_dir():
+            assert stat.S_IMODE(p.stat().st_mode) == 0o755, p
+
+
+# ------------------------------------------------------------ 13. concurrent first use
+@pytest.mark.slow
+def test_processes_started_together_on_an_empty_cache_all_succeed_with_one_entry(tmp_path):
+    cache = tmp_path / "cache"
+    procs = [spawn("data", "prepare", "--preset", "micro", "--cache-dir", str(cache), "--quiet") for _ in range(3)]
+    outs = []
+    try:
+        for p in procs:
+            outs.append(p.communicate(timeout=300)[0])
+    finally:
+        for p in procs:
+            kill_group(p)
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    import json
+
+    entries = {json.loads(o[o.index("{"):])["feature_cache"] for o in outs}
+    assert len(entries) == 1
+    assert len([p for p in (cache / "synthetic").iterdir() if p.is_dir()]) == 1
+    assert not list(cache.glob(".*.partial-*")) and not list((cache / "synthetic").glob(".*.partial-*"))
+
+
+# ------------------------------------------------------------ Also: Ray on loopback only
+def test_local_ray_runtime_listens_on_loopback_only(ray_runtime):
+    from listening import listening_addresses
+
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("reads listening sockets from /proc (Linux)")
+    addresses = listening_addresses(os.getpid())
+    assert addresses, "no listening socket found in this process tree"
+    assert {ip for ip, _ in addresses} <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, addresses
