@@ -18,7 +18,7 @@ from ..ray_runtime import ensure_ray
 from .costs import run_complexity
 from .grid import Grid, PlannedRun, plan_runs
 from .provenance import provenance
-from .store import ResultStore
+from .store import ResultStore, is_ablation_dir
 
 RAY_DIR = "ray"
 COMPLETE = ".complete"
@@ -138,10 +138,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     store = ResultStore(root)
     runs = plan_runs(grid)
     configs = {r.hash: r.config for r in runs}
-    try:
-        manifest = store.manifest()
-    except FileNotFoundError:
-        manifest = {"sessions": []}
+    manifest = store.manifest() if is_ablation_dir(root) else {"sessions": []}
     manifest.update({
         "kind": "ablation",
         "name": name or grid.name,
