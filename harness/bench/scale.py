@@ -45,6 +45,7 @@ import yaml
 from ascmamba import get_spec
 
 from .searches import cpmobile_space
+from ..errors import UserError
 
 GOAL = 1.8                  # two nodes / one node, trials per hour
 TIMESTAMP_RESOLUTION_S = 1.0
@@ -62,8 +63,8 @@ FULL = Sizes("tiny", 16, 4)
 QUICK = Sizes("micro", 4, 2)
 
 
-class PhaseFailed(ValueError):
-    """A phase did not finish every trial: its rate would not be comparable (a ValueError so
+class PhaseFailed(UserError):
+    """A phase did not finish every trial: its rate would not be comparable (a UserError so
     the command line reports it in one line)."""
 
 
