@@ -554,6 +554,41 @@ def test_sigkill_mid_corpus_and_mid_cache_then_the_next_run_cleans_up(tmp_path):
     assert not list((cache / "synthetic").glob(".*.partial-*")) and not list(cache.glob(".*.partial-*"))
 
 
+WRITER = """
+import sys, time
+from pathlib import Path
+from harness.io import write_atomic
+
+def slow(tmp):
+    tmp.write_bytes(b"half a checkpoint")
+    print(tmp, flush=True)
+    time.sleep(600)
+
+write_atomic(Path(sys.argv[1]), slow)
+"""
+
+
+def test_temp_file_of_a_writer_killed_mid_write_is_removed_by_the_next_write(tmp_path):
+    from harness.io import STALE_AFTER_S, write_text_atomic
+
+    target = tmp_path / "last.pt"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        tmp = Path(proc.stdout.readline().strip())
+        assert tmp.name.startswith(".last.pt.") and tmp.name.endswith(".tmp") and tmp.exists()
+        old = time.time() - 2 * STALE_AFTER_S    # old enough to be removed, were its writer dead
+        os.utime(tmp, (old, old))
+        write_text_atomic(target, "x")
+        assert tmp.exists()                      # its writer lives and holds the lock: kept
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        write_text_atomic(target, "y")
+        assert not tmp.exists() and target.read_text() == "y"
+    finally:
+        kill_group(proc)
+
+
 def test_stale_temp_file_is_removed_and_a_live_writers_is_kept(tmp_path):
     import fcntl
 

@@ -186,6 +186,9 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
         tuner.fit()   # returns after a first Ctrl-C too (Ray stops the trials); the table says so
     except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
         pass
+    except BaseException:       # the driver failed: what finished is kept, the rest can be resumed
+        print(f"interrupted by the error below; resume with: {resume_command(exp)}", file=sys.stderr)
+        raise
     finally:
         if started:
             import ray
