@@ -28,9 +28,9 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from typing import Any
-from .errors import UserError
 
-from .ray_runtime import LOOPBACK  # noqa: E402  (one definition of loopback)
+from .errors import UserError
+from .ray_runtime import LOOPBACK
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ import pandas as pd
 
 from ascmamba import create_model, get_spec, list_models
 from ascmamba.complexity import model_complexity
+
 from .errors import UserError
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from .identity import run_hash
 from .overrides import apply_overrides
-from ..errors import UserError
 
 TOP_KEYS = ("name", "description", "seeds", "resources", "base", "variants", "baselines")
 BASE_KEYS = ("label", "config", "overrides")

@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from ..tune.trainable import set_dotted
 from ..errors import UserError
+from ..tune.trainable import set_dotted
 
 GROUPS = ("model", "data", "train", "pseudo")
 

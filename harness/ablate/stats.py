@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
+
 from ..errors import UserError
 
 CONFIDENCE = 0.95

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..io import write_json_atomic
 from ..errors import UserError
+from ..io import write_json_atomic
 
 MANIFEST = "ablation.json"
 RESULTS = "results"

@@ -44,8 +44,8 @@ import yaml
 
 from ascmamba import get_spec
 
-from .searches import cpmobile_space
 from ..errors import UserError
+from .searches import cpmobile_space
 
 GOAL = 1.8                  # two nodes / one node, trials per hour
 TIMESTAMP_RESOLUTION_S = 1.0

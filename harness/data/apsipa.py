@@ -16,8 +16,8 @@ import pandas as pd
 
 from ascmamba.metadata import parse_record_time
 
-from .corpus import APSIPA_CLASSES, Corpus
 from ..errors import UserError, fs_errors, warn
+from .corpus import APSIPA_CLASSES, Corpus
 
 HEADER = ["filename", "location", "record_time", "scene_label"]
 

@@ -7,6 +7,7 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
 from ..errors import UserError
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from .corpus import Corpus
 from ..errors import UserError, warn
+from .corpus import Corpus
 
 ON_BAD_AUDIO = ("error", "skip")
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ascmamba.metadata import CityVocabulary, TIME_FEATURES, time_features
+
 from ..errors import UserError
 
 APSIPA_CLASSES = (

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .corpus import Corpus
 from ..errors import UserError
+from .corpus import Corpus
 
 TAU_CLASSES = (
     "airport", "bus", "metro", "metro_station", "park",

@@ -6,6 +6,7 @@ import torch
 import torchaudio
 
 from ascmamba.frontend import FrontEnd
+
 from ..errors import UserError
 
 LOGS = ("ln", "db")

@@ -14,13 +14,13 @@ import pandas as pd
 from ascmamba.frontend import APSIPA_FRONT_END, DCASE_FRONT_END, FRONT_END_16K, FrontEnd
 from ascmamba.metadata import CityVocabulary
 
+from ..errors import UserError
 from .apsipa import load_apsipa
 from .audio_check import probe_audio
 from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
 from .corpus import Corpus
 from .dcase import load_dcase
 from .splits import Split, session_split
-from ..errors import UserError
 
 FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "dcase": DCASE_FRONT_END, "16k": FRONT_END_16K}
 SOURCES = ("synthetic", "apsipa", "dcase")

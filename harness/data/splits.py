@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .corpus import Corpus
 from ..errors import UserError
+from .corpus import Corpus
 
 
 @dataclass(frozen=True)

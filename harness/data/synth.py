@@ -84,9 +84,9 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
-from .synth_sounds import CLASSES, RECIPES, SESSION_SPREAD, ChannelDraw, draw_session, render_clip
 from ..errors import UserError, fs_errors
 from ..folder_build import building, new_partial, publish, sweep_orphans
+from .synth_sounds import CLASSES, RECIPES, SESSION_SPREAD, ChannelDraw, draw_session, render_clip
 
 FORMAT_VERSION = 2  # 2: Restaurant and Bar became the planted long-range pair
 HEADER = ("filename", "location", "record_time", "scene_label")

@@ -20,9 +20,9 @@ from ascmamba.metadata import CityVocabulary
 from ..data.apsipa import HEADER, load_apsipa, read_metadata
 from ..data.audio_check import probe_audio
 from ..data.cache import FeatureCache, FeatureSpec
+from ..errors import UserError
 from ..io import write_text_atomic
 from .checkpoint import load_checkpoint, load_weights
-from ..errors import UserError
 
 
 def predict_csv(

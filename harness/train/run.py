@@ -14,11 +14,11 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
+from ..errors import UserError, make_dirs
 from ..io import write_atomic, write_json_atomic, write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, to_dict
 from .trial import Trial
-from ..errors import UserError, make_dirs
 
 LAST = "last.pt"
 BEST = "best.pt"

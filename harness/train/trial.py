@@ -22,13 +22,13 @@ from ascmamba import MetaContext, create_model, get_spec
 from ascmamba.complexity import count_params
 
 from ..data.prepare import ClipArrays, PreparedData, prepare_data
+from ..errors import UserError
 from . import pseudo
 from .augment import mixup_pairs, spec_mask
-from .checkpoint import load_weights
 from .batchnorm import recalibrate_batchnorm
+from .checkpoint import load_weights
 from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
-from ..errors import UserError
 
 CHECKPOINT_VERSION = 1
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from ..ray_runtime import ensure_ray
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, is_uri, storage_root
-from ..errors import UserError
 
 SPACE_FILE = "space.json"
 QUIET_ENV = {

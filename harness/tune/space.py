@@ -32,10 +32,10 @@ from typing import Any
 
 import yaml
 
-from ..train.config import RunConfig, compose_config, from_dict, to_dict, yaml_problem
-from .trainable import merge_params
 from ..errors import UserError
+from ..train.config import RunConfig, compose_config, from_dict, to_dict, yaml_problem
 from ..train.metrics import RANKABLE_METRICS
+from .trainable import merge_params
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 TOP_KEYS = {"metric", "mode", "seed", "budget", "resources", "strategy", "base", "search"}
