@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
+from ..errors import UserError, fs_errors
 from ..train.config import RunConfig, compose_config, from_dict, to_dict, yaml_problem
 from ..train.metrics import RANKABLE_METRICS
 from .trainable import merge_params
@@ -102,7 +102,10 @@ def resolve_space_path(spec: str) -> Path:
     """A path if it exists, else a shipped space by bare name (works after a non-editable install)."""
     from search_spaces import resolve
 
-    return resolve(spec)
+    try:
+        return resolve(spec)
+    except FileNotFoundError as exc:   # raised by us with the one-line message: no such file or shipped name
+        raise UserError(str(exc)) from None
 
 
 def _flatten(node: dict, prefix: str = "") -> dict[str, Any]:
@@ -355,7 +358,9 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
 def load_space(spec: str, overrides: dict[str, Any] | None = None, samples: int | None = None) -> Space:
     path = resolve_space_path(spec)
     try:
-        raw = yaml.safe_load(path.read_text())
+        with fs_errors(path, "read the search space"):
+            text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise UserError(f"{spec}: not valid YAML: {yaml_problem(exc)}") from None
     return build_space(raw, spec, overrides=overrides, samples=samples)
