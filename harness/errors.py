@@ -22,7 +22,7 @@ class UserError(ValueError):
 FS_CAUSES = {
     errno.EROFS: "read-only file system",
     errno.ENOSPC: "no space left on device (disk full)",
-    errno.EFBIG: "file too large (disk full, or the file size limit of `ulimit -f`)",
+    errno.EFBIG: "file too large (disk full, or the file size limit of ulimit -f)",
     errno.EDQUOT: "disk quota exceeded",
     errno.EACCES: "permission denied",
     errno.EPERM: "operation not permitted",
