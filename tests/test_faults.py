@@ -498,6 +498,14 @@ def test_full_disk_while_building_the_feature_cache(tmp_path):
     assert again.returncode == 0, again.stdout
 
 
+def test_full_disk_while_writing_the_synthetic_corpus(tmp_path):
+    out = tmp_path / "corpus"
+    result = ascbench("data", "synth", "--preset", "micro", "--out", str(out), "--quiet",
+                      preexec=_file_size_limit(16 * 1024))   # smaller than one wav
+    one_error_line(result, f"{out}: cannot write the synthetic corpus: file too large")
+    assert not out.exists() and not list(tmp_path.glob(".*.partial-*"))
+
+
 # ------------------------------------------------------------ 9. orphans of a SIGKILL
 HOLDER = """
 import sys, time

@@ -551,7 +551,10 @@ def _render_sessions(args: tuple[int, int, int, list[tuple[int, str, str, list[t
         for clip_index, filename in clips:
             x = render_clip(np.random.default_rng([seed, 2, clip_index]), sound, channel, n, sr)
             pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
-            sf.write(os.path.join(audio_dir, filename + ".wav"), pcm, sr, subtype="PCM_16", format="WAV")
+            buffer = io.BytesIO()   # encoded first: a full disk is then an OSError (EFBIG, ENOSPC) of this write
+            sf.write(buffer, pcm, sr, subtype="PCM_16", format="WAV")
+            with open(os.path.join(audio_dir, filename + ".wav"), "wb") as fh:
+                fh.write(buffer.getvalue())
             written += 1
     return written
 
