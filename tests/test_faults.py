@@ -506,6 +506,28 @@ def test_full_disk_while_writing_the_synthetic_corpus(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".*.partial-*"))
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 128-KiB file system (tmpfs): needs the right to mount, else the test is skipped."""
+    path = tmp_path / "small"
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(path)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root with the right to mount")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+def test_no_space_left_while_building_the_feature_cache(small_tmpfs, tmp_path, capsys):
+    csv_path, audio = write_dataset(tmp_path / "data")   # 6 clips of 10 s: ~380 KiB of features
+    cache = small_tmpfs / "cache"
+    rc, out = cli(capsys, "data", "prepare", "--metadata", str(csv_path), "--audio-dir", str(audio),
+                  "--cache-dir", str(cache), "--quiet")
+    line = error_line(out)
+    assert rc == 2 and line.startswith(f"ascbench: error: {cache}/") and "no space left on device" in line, line
+    assert [p.name for p in cache.iterdir() if p.is_dir()] == []   # no entry, no partial
+
+
 # ------------------------------------------------------------ 9. orphans of a SIGKILL
 HOLDER = """
 import sys, time

@@ -11,6 +11,7 @@ entry (`harness.folder_build`).
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -90,6 +91,19 @@ def open_entry(path: str | Path) -> CachedFeatures:
     return CachedFeatures(path, features, tuple(meta["clip_ids"]), meta["spec"])
 
 
+def reserve(path: Path) -> None:
+    """Allocate the blocks of a memory-mapped file now: on a full disk the writes through the map
+    would otherwise kill the process with SIGBUS; here they fail as one ENOSPC."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):   # a file system without fallocate
+                raise
+
+
 class FeatureCache:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_root()
@@ -143,6 +157,7 @@ class FeatureCache:
                 out = np.lib.format.open_memmap(
                     tmp / FEATURES_FILE, mode="w+", dtype=np.float16, shape=(len(paths), frames, fe.n_mels)
                 )
+                reserve(tmp / FEATURES_FILE)
                 bar = tqdm(total=len(paths), desc="log-mel cache", unit="clip", disable=not progress, leave=False)
                 for start in range(0, len(paths), batch_size):
                     chunk = paths[start:start + batch_size]
