@@ -7,6 +7,7 @@ error, and the features are cyclic so 23:59 sits next to 00:00.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -25,10 +26,14 @@ TIME_FEATURES = len(TIME_FEATURE_NAMES)
 
 def parse_record_time(value: str) -> datetime:
     """Parse an official `record_time` (`YYYY-MM-DD HH:MM:SS`); raise ValueError naming the value."""
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text):
+        raise ValueError(f"record_time {value!r} is not of the form YYYY-MM-DD HH:MM:SS")
     try:
-        return datetime.strptime(str(value).strip(), TIME_FORMAT)
-    except ValueError:
-        raise ValueError(f"record_time {value!r} is not of the form YYYY-MM-DD HH:MM:SS") from None
+        return datetime(*map(int, re.findall(r"\d+", text)))   # says what is wrong: "day is out of range for month"
+    except ValueError as exc:   # the right form, an impossible date or time (2023-02-30, 25:00:00)
+        raise ValueError(f"record_time {value!r} is not a real date and time ({exc}); "
+                         "expected YYYY-MM-DD HH:MM:SS") from None
 
 
 def time_features(value: str | datetime) -> np.ndarray:

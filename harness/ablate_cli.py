@@ -3,11 +3,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
 
 def default_storage() -> str:
     """Same default as `ascbench tune` (harness/tune/storage.py): $ASCBENCH_RUNS or ./runs."""
     return os.environ.get("ASCBENCH_RUNS", "runs")
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this ablation where it stopped."""
+    parts = ["ascbench ablate --config", shlex.quote(args.config), "--resume"]
+    for flag, value in (("--from-tune", args.from_tune), ("--seeds", args.seeds), ("--storage", args.storage),
+                        ("--name", args.name), ("--address", args.address)):
+        if value is not None:
+            parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts + [shlex.quote(o) for o in args.overrides])
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
@@ -29,6 +40,9 @@ def cmd_ablate(args: argparse.Namespace) -> int:
           f"in {session['wall_s']:.0f} s; results in {root}")
     for line in session["errors"]:
         print(f"failed: {line}")
+    if session.get("interrupted"):
+        print(f"interrupted: {len(manifest['missing'])} runs not finished; resume with: {resume_command(args)}")
+        return 130
     if manifest["missing"]:
         print(f"{len(manifest['missing'])} runs missing; re-run with --resume to continue them")
         return 1

@@ -6,6 +6,8 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from .errors import UserError
+
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from .model_table import format_registry_table, registry_table
@@ -85,9 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"ascbench: error: {msg}", file=sys.stderr)
+    except UserError as exc:   # only the user's problems; anything else is a bug and keeps its traceback
+        print(f"ascbench: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -5,6 +5,7 @@ import argparse
 import json
 
 from .data.prepare import DataConfig, prepare_data
+from .errors import UserError
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +32,7 @@ def test_data_overrides(args: argparse.Namespace) -> dict:
 
 def data_config_from_args(args: argparse.Namespace, **extra) -> DataConfig:
     if bool(args.metadata) != bool(args.audio_dir):
-        raise ValueError("--metadata and --audio-dir go together")
+        raise UserError("--metadata and --audio-dir go together")
     source = args.source or ("apsipa" if args.metadata else "synthetic")
     test = {k.split(".", 1)[1]: v for k, v in test_data_overrides(args).items()}
     return DataConfig(source=source, metadata=args.metadata, audio_dir=args.audio_dir, **test, **extra)
@@ -63,8 +64,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .data.prepare import load_corpus
 
     cfg = data_config_from_args(args, preset=args.preset, on_bad_audio=args.on_bad_audio)
-    corpus, _, _ = load_corpus(cfg, progress=not args.quiet)
-    print(summarise(probe_audio(corpus, cfg.on_bad_audio)))
+    corpus, seconds, _ = load_corpus(cfg, progress=not args.quiet)
+    print(summarise(probe_audio(corpus, cfg.on_bad_audio, seconds)))
     return 0
 
 

@@ -29,7 +29,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-LOOPBACK = "127.0.0.1"
+from .errors import UserError
+from .ray_runtime import LOOPBACK
 
 
 @contextlib.contextmanager
@@ -37,7 +38,7 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[tuple[A
     """Yield `(cluster, worker_nodes)`: `nodes` Ray nodes on 127.0.0.1 with `cpus_per_node` CPUs each;
     join it at `cluster.address`."""
     if nodes < 1 or cpus_per_node < 1:
-        raise ValueError(f"loopback cluster: need nodes >= 1 and cpus_per_node >= 1, got {nodes} and {cpus_per_node}")
+        raise UserError(f"loopback cluster: need nodes >= 1 and cpus_per_node >= 1, got {nodes} and {cpus_per_node}")
     from ray.cluster_utils import Cluster
 
     tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")

@@ -6,13 +6,15 @@ import pandas as pd
 from ascmamba import create_model, get_spec, list_models
 from ascmamba.complexity import model_complexity
 
+from .errors import UserError
+
 
 def registry_table(family: str | None = None, seconds: float = 10.0) -> pd.DataFrame:
     """One row per registered model: family, params, MACs per `seconds` clip, metadata use."""
     names = list_models(family)
     if not names:
         families = sorted({get_spec(n).family for n in list_models()})
-        raise ValueError(f"no models of family {family!r}; families: {', '.join(families)}")
+        raise UserError(f"no models of family {family!r}; families: {', '.join(families)}")
     rows = []
     for name in names:
         spec = get_spec(name)

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from .data_cli import add_data_arguments, test_data_overrides
+from .errors import UserError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -21,7 +22,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     if args.metadata or args.audio_dir or args.source:
         if bool(args.metadata) != bool(args.audio_dir):
-            raise ValueError("--metadata and --audio-dir go together")
+            raise UserError("--metadata and --audio-dir go together")
         source = args.source or "apsipa"
         if args.config is None:
             overrides.append(f"data={source}")

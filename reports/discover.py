@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.ablate.store import is_ablation_dir
+from harness.errors import UserError
 
 TUNE_MARKERS = ("results.parquet", "results.csv", "space.json")
 
@@ -23,7 +24,7 @@ def discover(run_dir: str | Path) -> Found:
     """The folder itself if it is a run, else its direct sub-folders that are."""
     root = Path(run_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+        raise UserError(f"{root}: no such folder")
     found = Found()
     candidates = [root] if (is_tune_dir(root) or is_ablation_dir(root)) else sorted(p for p in root.iterdir() if p.is_dir())
     for p in candidates:
@@ -32,5 +33,5 @@ def discover(run_dir: str | Path) -> Found:
         elif is_tune_dir(p):
             found.tune.append(p)
     if not found.tune and not found.ablation:
-        raise ValueError(f"{root}: no tune run (results.parquet/csv, space.json) or ablation (ablation.json) here")
+        raise UserError(f"{root}: no tune run (results.parquet/csv, space.json) or ablation (ablation.json) here")
     return found

@@ -77,8 +77,8 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
 def _stop_label(row: pd.Series, max_epochs: int | None) -> str:
     if row.get("status") == "finished" or (max_epochs and row.get("epochs", 0) >= max_epochs):
         return f"ran to the end (epoch {row.get('epochs')})"
-    if row.get("status") == "error":
-        return "error"
+    if row.get("status") in ("error", "interrupted"):
+        return str(row.get("status"))
     return f"epoch {int(row.get('epochs', 0))}"
 
 
@@ -110,11 +110,16 @@ def tune_section(run: TuneRun, out: Path) -> str:
     full = len(r) * max_e if max_e else spent
     per_rung = epochs.value_counts().sort_index()
     status = r["status"].value_counts()
+    early = r["status"] == "stopped"   # stopped by the scheduler: the only epochs it saved
+    saved = int((max_e - epochs[early]).clip(lower=0).sum()) if max_e else 0
+    unended = int((~r["status"].isin(["finished", "stopped"])).sum())
     scheduler = "ASHA" if _strategy_of(run.space)["scheduler"] == "asha" else "FIFO (no early stopping)"
     lines += [f"### How {scheduler} spent the budget", "",
               f"- trials: {len(r)}; " + ", ".join(f"{k}: {v}" for k, v in status.items()),
               f"- epochs run: {spent} of {full} if every trial had run all {max_e} epochs: "
-              f"{full - spent} epochs saved ({100 * (full - spent) / max(full, 1):.0f}%)",
+              f"{saved} epochs saved ({100 * saved / max(full, 1):.0f}%) by early stopping"
+              + (f"; {unended} trials were interrupted or failed (their missing epochs are not savings)"
+                 if unended else ""),
               "", markdown_table(pd.DataFrame({"trial ended at epoch": per_rung.index, "trials": per_rung.values})),
               ""]
     if run.histories:

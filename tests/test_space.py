@@ -11,7 +11,7 @@ from harness.tune.space import diff_canonical, load_space, resolve_space_path
 GOOD = {
     "metric": "val/best_macro_acc", "mode": "max",
     "budget": {"samples": 2, "max_epochs": 3},
-    "base": {"model": {"name": "cpmobile"}, "pseudo.mode": "none"},
+    "base": {"model": {"name": "ascmamba_tiny"}, "pseudo.mode": "none"},   # a model with fusion
     "search": {
         "train.lr": {"loguniform": [1e-4, 1e-2]},
         "model.fusion": {"choice": ["none", "film"]},
@@ -35,7 +35,7 @@ def with_search(key, spec):
 
 def test_good_space_resolves_types_and_base(tmp_path):
     space = load_space(write(tmp_path, GOOD))
-    assert space.base["model"]["name"] == "cpmobile"
+    assert space.base["model"]["name"] == "ascmamba_tiny"
     assert space.base["train"]["epochs"] == 3          # the budget sets the epochs
     assert space.base["pseudo"]["mode"] == "none"
     keys = [d.key for d in space.search]

@@ -322,7 +322,9 @@ def test_a_crash_leaves_no_corpus_behind(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "render_clip", flaky)
     with pytest.raises(RuntimeError, match="simulated crash"):
         synthesize(tmp_path / "corpus", MICRO, progress=False, workers=1)
-    assert list(tmp_path.iterdir()) == []
+    # only the empty build-lock file stays (removing a lock file would let two builders in at once)
+    assert [p.name for p in tmp_path.iterdir()] == [".corpus.lock"]
+    assert (tmp_path / ".corpus.lock").stat().st_size == 0
 
 
 # --------------------------------------------------------------------------- the cas preset (planning only)

@@ -18,7 +18,7 @@ from ..ray_runtime import ensure_ray
 from .costs import run_complexity
 from .grid import Grid, PlannedRun, plan_runs
 from .provenance import provenance
-from .store import ResultStore
+from .store import ResultStore, is_ablation_dir
 
 RAY_DIR = "ray"
 COMPLETE = ".complete"
@@ -87,14 +87,20 @@ def _prepare(runs: list[PlannedRun], progress: bool) -> None:
             prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress, model_front_end=front_end)
 
 
-def _fit(tuner, exp_dir: Path) -> list[str]:
-    """Run a Tuner; returns one line per errored trial."""
-    grid = tuner.fit()
+def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
+    """Run a Tuner; returns one line per errored trial, and whether the driver was interrupted
+    (a trial neither errored nor ended with Ray's `done` mark: Ctrl-C stopped it). Only an
+    experiment whose every trial ended is marked complete; --resume restores the others."""
+    try:
+        grid = tuner.fit()
+    except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
+        return [], True
     errors = [f"{r.config.get('_run')}: {str(r.error).strip().splitlines()[-1] if str(r.error).strip() else r.error}"
               for r in grid if r.error is not None]
-    if not errors:
+    interrupted = any(r.error is None and not (r.metrics or {}).get("done") for r in grid)
+    if not errors and not interrupted:
         write_text_atomic(exp_dir / COMPLETE, datetime.now(timezone.utc).isoformat() + "\n")
-    return errors
+    return errors, interrupted
 
 
 def _progress_callback(name: str, total: int, skipped: int):
@@ -132,10 +138,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     store = ResultStore(root)
     runs = plan_runs(grid)
     configs = {r.hash: r.config for r in runs}
-    try:
-        manifest = store.manifest()
-    except FileNotFoundError:
-        manifest = {"sessions": []}
+    manifest = store.manifest() if is_ablation_dir(root) else {"sessions": []}
     manifest.update({
         "kind": "ablation",
         "name": name or grid.name,
@@ -151,6 +154,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
                "skipped": len(configs) - len(pending), "resources": grid.resources}
     start = time.perf_counter()
     errors: list[str] = []
+    interrupted = False
     if pending:
         _prepare([r for r in runs if r.hash in pending], progress)
         ensure_ray(address)
@@ -159,12 +163,13 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
         ray_root = root / RAY_DIR
         if resume and ray_root.is_dir():
             for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir() and not (p / COMPLETE).exists()):
-                if tune.Tuner.can_restore(str(exp_dir)):
+                if tune.Tuner.can_restore(str(exp_dir)) and not interrupted:
                     tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
-                    errors += _fit(tuner, exp_dir)
+                    new_errors, interrupted = _fit(tuner, exp_dir)
+                    errors += new_errors
             harvest(root, configs, store)
             pending = [h for h in pending if not store.done(h)]
-        if pending:
+        if pending and not interrupted:
             exp_name = "run-" + datetime.now().strftime("%Y%m%d-%H%M%S")
             tuner = tune.Tuner(
                 trainable,
@@ -180,10 +185,11 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
                     if progress else [],
                 ),
             )
-            errors += _fit(tuner, ray_root / exp_name)
+            new_errors, interrupted = _fit(tuner, ray_root / exp_name)
+            errors += new_errors
         harvest(root, configs, store)
     session.update({"finished": datetime.now(timezone.utc).isoformat(), "wall_s": time.perf_counter() - start,
-                    "ran": sum(store.done(h) for h in pending), "errors": errors})
+                    "ran": sum(store.done(h) for h in pending), "errors": errors, "interrupted": interrupted})
     manifest["sessions"].append(session)
     manifest["missing"] = sorted(h for h in configs if not store.done(h))
     store.write_manifest(manifest)

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from .identity import run_hash
 from .overrides import apply_overrides
 
@@ -74,8 +75,8 @@ class PlannedRun:
     config: dict = field(repr=False, hash=False, compare=False)
 
 
-def _fail(path: str, key: str, msg: str) -> ValueError:
-    return ValueError(f"{path}: {key}: {msg}")
+def _fail(path: str, key: str, msg: str) -> UserError:
+    return UserError(f"{path}: {key}: {msg}")
 
 
 def _str_list(path: str, key: str, value: Any) -> tuple[str, ...]:
@@ -107,7 +108,7 @@ def resolve_from_tune(name_or_dir: str, storage: str | Path) -> str:
                       Path(storage) / name_or_dir / "best_config.yaml"):
         if candidate.is_file():
             return str(candidate.resolve())
-    raise FileNotFoundError(f"--from-tune {name_or_dir}: no best_config.yaml there or under {storage}")
+    raise UserError(f"--from-tune {name_or_dir}: no best_config.yaml there or under {storage}")
 
 
 def load_grid(path: str | Path, from_tune_config: str | None = None, seeds: int | None = None,
@@ -120,13 +121,13 @@ def load_grid(path: str | Path, from_tune_config: str | None = None, seeds: int 
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: ablation grid not found") from None
+        raise UserError(f"{path}: ablation grid not found") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
-        raise ValueError(f"{path}: {where}: {getattr(exc, 'problem', None) or 'not valid YAML'}") from None
+        raise UserError(f"{path}: {where}: {getattr(exc, 'problem', None) or 'not valid YAML'}") from None
     if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise UserError(f"{path}: expected a mapping at the top level")
     for key in raw:
         if key not in TOP_KEYS:
             raise _fail(path, str(key), f"unknown key (known: {', '.join(TOP_KEYS)})")
@@ -199,7 +200,7 @@ def base_dict(grid: Grid) -> dict:
         return apply_overrides(cfg, grid.cli_overrides)
     except (ValueError, KeyError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
-        raise ValueError(f"command-line override: {msg}") from None
+        raise UserError(f"command-line override: {msg}") from None
 
 
 def plan_runs(grid: Grid) -> list[PlannedRun]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError
 from ..tune.trainable import set_dotted
 
 GROUPS = ("model", "data", "train", "pseudo")
@@ -32,7 +33,7 @@ def _current(cfg: dict, dotted: str) -> Any:
     node: Any = cfg
     for key in dotted.split("."):
         if not isinstance(node, dict) or key not in node:
-            raise KeyError(f"{dotted}: no such config key")
+            raise UserError(f"{dotted}: no such config key")
         node = node[key]
     if node is None and dotted.startswith("model."):
         from ascmamba import get_spec
@@ -42,9 +43,9 @@ def _current(cfg: dict, dotted: str) -> Any:
 
 
 def apply_override(cfg: dict, item: str) -> None:
-    """Apply one override in place; raises ValueError/KeyError naming the key."""
+    """Apply one override in place; raises a UserError naming the key."""
     if not isinstance(item, str) or "=" not in item:
-        raise ValueError(f"{item!r}: expected key=value")
+        raise UserError(f"{item!r}: expected key=value")
     key, raw = item.split("=", 1)
     key = key.strip()
     if key.endswith(("+", "-")):
@@ -52,7 +53,7 @@ def apply_override(cfg: dict, item: str) -> None:
         step = yaml.safe_load(raw)
         current = _current(cfg, key)
         if not isinstance(step, (int, float)) or not isinstance(current, (int, float)):
-            raise ValueError(f"{key}: relative override needs numbers, got {current!r} and {raw!r}")
+            raise UserError(f"{key}: relative override needs numbers, got {current!r} and {raw!r}")
         set_dotted(cfg, key, current + sign * step)
         return
     if "." not in key and key in GROUPS:

@@ -22,6 +22,8 @@ from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
+from ..errors import UserError
+
 CONFIDENCE = 0.95
 N_RESAMPLES = 9999
 ALPHA = 0.05
@@ -74,7 +76,7 @@ def mcnemar_test(correct_a, correct_b) -> dict:
     a = np.asarray(correct_a, dtype=bool)
     b_ = np.asarray(correct_b, dtype=bool)
     if a.shape != b_.shape:
-        raise ValueError("mcnemar_test: both arms need the same paired clips")
+        raise UserError("mcnemar_test: both arms need the same paired clips")
     table = np.array([[np.sum(a & b_), np.sum(a & ~b_)], [np.sum(~a & b_), np.sum(~a & ~b_)]])
     b, c = int(table[0, 1]), int(table[1, 0])
     if b + c == 0:

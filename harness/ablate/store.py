@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import UserError
 from ..io import write_json_atomic
 
 MANIFEST = "ablation.json"
@@ -47,7 +48,7 @@ class ResultStore:
     def manifest(self) -> dict:
         path = self.root / MANIFEST
         if not path.is_file():
-            raise FileNotFoundError(f"{self.root}: not an ablation folder (no {MANIFEST})")
+            raise UserError(f"{self.root}: not an ablation folder (no {MANIFEST})")
         return json.loads(path.read_text(encoding="utf-8"))
 
 

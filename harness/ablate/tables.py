@@ -113,6 +113,8 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
 
 
 def format_tables(results: AblationResults) -> str:
+    if results.runs.empty:   # e.g. interrupted before the first run finished
+        return "no finished runs yet"
     table, legend = ablation_table(results)
     if table.empty:
         return legend

@@ -44,6 +44,7 @@ import yaml
 
 from ascmamba import get_spec
 
+from ..errors import UserError
 from .searches import cpmobile_space
 
 GOAL = 1.8                  # two nodes / one node, trials per hour
@@ -62,8 +63,8 @@ FULL = Sizes("tiny", 16, 4)
 QUICK = Sizes("micro", 4, 2)
 
 
-class PhaseFailed(ValueError):
-    """A phase did not finish every trial: its rate would not be comparable (a ValueError so
+class PhaseFailed(UserError):
+    """A phase did not finish every trial: its rate would not be comparable (a UserError so
     the command line reports it in one line)."""
 
 

@@ -1,64 +1,118 @@
 """Loader for the APSIPA ASC 2025 / CAS 2023 format (also written by the synthetic corpus).
 
 Strict by design: the official baseline hid a broken time format behind a bare
-`except`. Every problem is a one-line ValueError naming the file, row and what
-was expected.
+`except`. Every problem is a one-line UserError naming the file, row (the file's line
+number) and what was expected.
 """
 from __future__ import annotations
 
+import csv
+import io
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from ascmamba.metadata import parse_record_time
 
+from ..errors import UserError, fs_errors, warn
 from .corpus import APSIPA_CLASSES, Corpus
 
 HEADER = ["filename", "location", "record_time", "scene_label"]
 
 
+def _records(csv_path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every non-blank line, the header first. Line numbers are the
+    file's (blank lines and quoted line breaks counted), so a reported row is where an editor
+    shows it."""
+    with fs_errors(csv_path, "read the metadata file"):
+        raw = csv_path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{csv_path}: not a UTF-8 comma-separated file (byte {exc.start} is not UTF-8)") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records, line = [], 1
+    try:
+        for fields in reader:
+            if fields:
+                records.append((line, fields))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise UserError(f"{csv_path}: row {reader.line_num}: not a valid CSV line ({exc})") from None
+    return records
+
+
 def read_metadata(csv_path: str | Path, classes: tuple[str, ...] = APSIPA_CLASSES) -> pd.DataFrame:
-    """The rows of an official metadata CSV, validated, with a 1-based `row` (file line) column."""
+    """The rows of an official metadata CSV, validated, with a `row` column: the file's line number."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path}: metadata file not found")
-    try:
-        df = pd.read_csv(csv_path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise ValueError(f"{csv_path}: empty file; expected the header {','.join(HEADER)} and rows") from None
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ValueError(f"{csv_path}: not a UTF-8 comma-separated file ({str(exc).splitlines()[0]})") from None
-    if list(df.columns) != HEADER:
-        raise ValueError(f"{csv_path}: header is {','.join(df.columns)!s}; expected {','.join(HEADER)}")
-    if df.empty:
-        raise ValueError(f"{csv_path}: no rows after the header")
-    df["row"] = range(2, len(df) + 2)
+        raise UserError(f"{csv_path}: metadata file not found" + (" (it is a folder)" if csv_path.is_dir() else ""))
+    records = _records(csv_path)
+    if not records:
+        raise UserError(f"{csv_path}: empty file; expected the header {','.join(HEADER)} and rows")
+    (_, header), body = records[0], records[1:]
+    if header != HEADER:
+        raise UserError(f"{csv_path}: header is {','.join(header)!s}; expected {','.join(HEADER)}")
+    if not body:
+        raise UserError(f"{csv_path}: no rows after the header")
+    for row, fields in body:
+        if len(fields) != len(HEADER):
+            raise UserError(f"{csv_path}: row {row}: {len(fields)} fields; expected {len(HEADER)} "
+                            f"({','.join(HEADER)}; an unlabelled clip has an empty scene_label after the last comma)")
+    df = pd.DataFrame([fields for _, fields in body], columns=HEADER, dtype=str)
+    df["row"] = [row for row, _ in body]
     class_set = set(classes)
+    future = []
+    now = datetime.now()
     for rec in df.itertuples(index=False):
         where = f"{csv_path}: row {rec.row}"
         if not rec.filename.strip():
-            raise ValueError(f"{where}: empty filename")
+            raise UserError(f"{where}: empty filename")
         if not rec.location.strip():
-            raise ValueError(f"{where}: empty location")
+            raise UserError(f"{where}: empty location")
         try:
-            parse_record_time(rec.record_time)
+            when = parse_record_time(rec.record_time)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
+            raise UserError(f"{where}: {exc}") from None
+        if when > now:
+            future.append(f"row {rec.row}: {rec.record_time.strip()}")
         if rec.scene_label and rec.scene_label not in class_set:
-            raise ValueError(f"{where}: scene_label {rec.scene_label!r} is not one of: {', '.join(classes)}")
+            raise UserError(f"{where}: scene_label {rec.scene_label!r} is not one of: {', '.join(classes)}")
+    if future:
+        warn(f"{csv_path}: {len(future)} rows have a record_time in the future (first: {future[0]}); "
+             "their time features will be what that date gives")
     dup = df["filename"].duplicated()
     if dup.any():
         first = df[dup].iloc[0]
-        raise ValueError(f"{csv_path}: row {first.row}: duplicate filename {first.filename!r}")
+        raise UserError(f"{csv_path}: row {first.row}: duplicate filename {first.filename!r}")
     return df
+
+
+def _wav_names(audio_dir: Path) -> list[str]:
+    """Names of the `.wav` entries of `audio_dir`. An entry that cannot be inspected (a symlink loop,
+    a dangling link) is kept: only a row that uses it fails, in the audio probe, naming it."""
+    with fs_errors(audio_dir, "list the audio folder"):
+        entries = list(os.scandir(audio_dir))
+    names = []
+    for e in entries:
+        if not e.name.lower().endswith(".wav"):
+            continue
+        try:
+            if not e.is_file():
+                continue
+        except OSError:
+            pass
+        names.append(e.name)
+    return names
 
 
 def resolve_audio(filenames: list[str], rows: list[int], audio_dir: Path, csv_path: Path) -> list[str]:
     """Audio path of each row: `DIR/<filename>.wav`, else the single `DIR/*<filename>*.wav`."""
     if not audio_dir.is_dir():
-        raise FileNotFoundError(f"{audio_dir}: audio directory not found")
-    wavs = [e.name for e in os.scandir(audio_dir) if e.name.lower().endswith(".wav") and e.is_file()]
+        raise UserError(f"{audio_dir}: audio directory not found")
+    wavs = _wav_names(audio_dir)
     exact = set(wavs)
     paths = []
     for name, row in zip(filenames, rows):
@@ -68,7 +122,7 @@ def resolve_audio(filenames: list[str], rows: list[int], audio_dir: Path, csv_pa
         matches = [w for w in wavs if name in w[:-4]]
         if len(matches) != 1:
             listed = f" ({', '.join(matches[:3])}{', ...' if len(matches) > 3 else ''})" if matches else ""
-            raise ValueError(
+            raise UserError(
                 f"{csv_path}: row {row}: {len(matches) or 'no'} audio files match {name}.wav or *{name}*.wav "
                 f"in {audio_dir}{listed}; expected exactly one"
             )

@@ -8,6 +8,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from ..errors import UserError
+
 
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     """Zero-pad at the end or crop the centre to exactly `length` samples (deterministic)."""
@@ -25,9 +27,11 @@ def load_clip(path: str | Path, sample_rate: int, seconds: float) -> np.ndarray:
     try:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise ValueError(f"{path}: cannot read audio ({exc})") from None
+        raise UserError(f"{path}: cannot read audio ({exc})") from None
     if data.shape[0] == 0:
-        raise ValueError(f"{path}: audio file has no samples")
+        raise UserError(f"{path}: audio file has no samples")
+    if not np.isfinite(data).all():   # checked here too: a NaN would poison every trial sharing the cache
+        raise UserError(f"{path}: audio has non-finite samples (NaN or inf); expected finite audio")
     mono = data.mean(axis=1)
     if sr != sample_rate:
         mono = AF.resample(torch.from_numpy(mono), sr, sample_rate).numpy()

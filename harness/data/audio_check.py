@@ -1,12 +1,15 @@
-"""Probe every clip's audio header before any work: a corrupt, empty or missing wav is a
-one-line error naming the metadata row, or (with `on_bad_audio="skip"`) a listed omission."""
+"""Probe every clip's audio before any work: a corrupt, empty, missing or non-finite (NaN, inf)
+wav is a one-line error naming the metadata row, or (with `on_bad_audio="skip"`) a listed
+omission; a clip much shorter than the clip length is a warning."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import soundfile as sf
 
+from ..errors import UserError, warn
 from .corpus import Corpus
 
 ON_BAD_AUDIO = ("error", "skip")
@@ -17,29 +20,58 @@ class AudioProbe:
     corpus: Corpus                      # the clips whose audio is usable
     info: pd.DataFrame                  # clip_id, seconds, sample_rate, channels
     skipped: list[str] = field(default_factory=list)  # "row N: path: why" per skipped clip
+    short: list[str] = field(default_factory=list)    # "row N: path (S s)" per clip shorter than the clip length
 
 
-def probe_audio(corpus: Corpus, on_bad_audio: str = "error") -> AudioProbe:
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")   # the only wav sample formats that can hold NaN or inf
+SHORT_FRACTION = 0.9                    # a clip shorter than this share of the clip length is reported
+
+
+def nonfinite_samples(path: str) -> bool:
+    """Whether a float wav holds a NaN or inf sample (read block by block: bounded memory)."""
+    for block in sf.blocks(path, blocksize=1 << 16, dtype="float32", always_2d=True):
+        if not np.isfinite(block).all():
+            return True
+    return False
+
+
+def probe_audio(corpus: Corpus, on_bad_audio: str = "error", seconds: float | None = None) -> AudioProbe:
+    """Header of every clip, and the samples of float wavs (NaN and inf would poison the shared
+    feature cache); clips shorter than 90% of `seconds` are listed in `short` (they are zero-padded)."""
     if on_bad_audio not in ON_BAD_AUDIO:
-        raise ValueError(f"on_bad_audio {on_bad_audio!r} is not one of: {', '.join(ON_BAD_AUDIO)}")
-    rows, bad = [], []
+        raise UserError(f"on_bad_audio {on_bad_audio!r} is not one of: {', '.join(ON_BAD_AUDIO)}")
+    rows, bad, short = [], [], []
     for rec in corpus.clips.itertuples(index=False):
         try:
             info = sf.info(rec.path)
             problem = None if info.frames > 0 else "has no samples"
+            if problem is None and info.subtype in FLOAT_SUBTYPES and nonfinite_samples(rec.path):
+                problem = "has non-finite samples (NaN or inf); expected finite audio"
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             problem = f"cannot be read ({str(exc).splitlines()[0]})"
         if problem is None:
-            rows.append((rec.clip_id, info.frames / info.samplerate, info.samplerate, info.channels))
+            duration = info.frames / info.samplerate
+            rows.append((rec.clip_id, duration, info.samplerate, info.channels))
+            if seconds and duration < SHORT_FRACTION * seconds:
+                short.append(f"row {rec.row}: {rec.path} ({duration:.2f} s)")
             continue
         message = f"{corpus.source}: row {rec.row}: audio {rec.path} {problem}"
         if on_bad_audio == "error":
-            raise ValueError(message)
+            raise UserError(message)
         bad.append((rec.clip_id, message))
     keep = ~corpus.clips["clip_id"].isin({c for c, _ in bad})
     usable = Corpus(corpus.clips[keep].reset_index(drop=True), corpus.classes, corpus.source)
     info = pd.DataFrame(rows, columns=["clip_id", "seconds", "sample_rate", "channels"])
-    return AudioProbe(usable, info, [m for _, m in bad])
+    probe = AudioProbe(usable, info, [m for _, m in bad], short)
+    if short:
+        warn(short_warning(probe, seconds))
+    return probe
+
+
+def short_warning(probe: AudioProbe, seconds: float | None) -> str:
+    more = f" (first: {', '.join(probe.short[:3])}{', ...' if len(probe.short) > 3 else ''})"
+    return (f"{probe.corpus.source}: {len(probe.short)} clips are shorter than {SHORT_FRACTION:.0%} of the "
+            f"{seconds:g}-s clip length and are zero-padded (truncated files?){more}")
 
 
 def summarise(probe: AudioProbe) -> str:

@@ -6,16 +6,16 @@ entry and nothing is ever recomputed by a trial. Features are one float16
 array (clips, frames, mels) that trials memory-map read-only; an entry is
 built in a temporary directory and renamed into place, so a crash never
 leaves a half-written entry that looks complete. A lock file keeps two
-processes from building the same entry at once.
+processes from building the same entry at once: the second waits and uses the first's
+entry (`harness.folder_build`).
 """
 from __future__ import annotations
 
-import fcntl
+import errno
 import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,8 @@ from tqdm import tqdm
 
 from ascmamba.frontend import FrontEnd
 
+from ..errors import UserError, fs_errors, make_dirs
+from ..folder_build import building, new_partial, publish, sweep_orphans
 from ..io import write_json_atomic
 from .audio import load_clip
 from .features import log_mel
@@ -89,16 +91,38 @@ def open_entry(path: str | Path) -> CachedFeatures:
     return CachedFeatures(path, features, tuple(meta["clip_ids"]), meta["spec"])
 
 
+def reserve(path: Path) -> None:
+    """Allocate the blocks of a memory-mapped file now: on a full disk the writes through the map
+    would otherwise kill the process with SIGBUS; here they fail as one ENOSPC."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, os.fstat(fh.fileno()).st_size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):   # a file system without fallocate
+                raise
+
+
 class FeatureCache:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_cache_root()
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root, "feature cache folder")
 
     def _digests(self, paths: Sequence[str]) -> list[str]:
         memo_path = self.root / "digests.json"
-        memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
-        digests = [file_digest(p, memo) for p in paths]
-        write_json_atomic(memo_path, memo)
+        try:
+            memo = json.loads(memo_path.read_text()) if memo_path.exists() else {}
+        except (OSError, ValueError):
+            memo = {}   # a memo only: rebuilt from the files
+        digests = []
+        for p in paths:
+            with fs_errors(p, "read the audio file"):
+                digests.append(file_digest(p, memo))
+        try:
+            write_json_atomic(memo_path, memo)
+        except UserError:
+            pass   # a read-only cache still serves the entries it holds
         return digests
 
     def key(self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec) -> str:
@@ -111,14 +135,15 @@ class FeatureCache:
         self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec,
         batch_size: int = 32, progress: bool = True,
     ) -> CachedFeatures:
-        """The cache entry for these clips and features, computing it once if absent."""
+        """The cache entry for these clips and features, computing it once if absent; a process
+        that finds another one building it waits and uses that result."""
         if len(clip_ids) != len(paths):
             raise ValueError("clip_ids and paths differ in length")
         entry = self.root / self.key(clip_ids, paths, spec)
         if (entry / INDEX_FILE).exists():
             return open_entry(entry)
-        with open(self.root / f"{entry.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        sweep_orphans(self.root)
+        with building(entry):
             if not (entry / INDEX_FILE).exists():  # another process may have built it meanwhile
                 self._build(entry, clip_ids, paths, spec, batch_size, progress)
         return open_entry(entry)
@@ -126,22 +151,24 @@ class FeatureCache:
     def _build(self, entry: Path, clip_ids, paths, spec: FeatureSpec, batch_size: int, progress: bool) -> None:
         fe = spec.front_end
         frames = fe.frames(spec.seconds)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=self.root))
+        tmp = new_partial(entry)
         try:
-            out = np.lib.format.open_memmap(
-                tmp / FEATURES_FILE, mode="w+", dtype=np.float16, shape=(len(paths), frames, fe.n_mels)
-            )
-            bar = tqdm(total=len(paths), desc="log-mel cache", unit="clip", disable=not progress, leave=False)
-            for start in range(0, len(paths), batch_size):
-                chunk = paths[start:start + batch_size]
-                waves = np.stack([load_clip(p, fe.sample_rate, spec.seconds) for p in chunk])
-                out[start:start + len(chunk)] = log_mel(waves, fe)
-                bar.update(len(chunk))
-            bar.close()
-            out.flush()
-            del out
-            (tmp / INDEX_FILE).write_text(json.dumps({"clip_ids": list(clip_ids), "spec": spec.to_dict()}))
-            os.replace(tmp, entry)
+            with fs_errors(entry, "write the feature cache entry"):
+                out = np.lib.format.open_memmap(
+                    tmp / FEATURES_FILE, mode="w+", dtype=np.float16, shape=(len(paths), frames, fe.n_mels)
+                )
+                reserve(tmp / FEATURES_FILE)
+                bar = tqdm(total=len(paths), desc="log-mel cache", unit="clip", disable=not progress, leave=False)
+                for start in range(0, len(paths), batch_size):
+                    chunk = paths[start:start + batch_size]
+                    waves = np.stack([load_clip(p, fe.sample_rate, spec.seconds) for p in chunk])
+                    out[start:start + len(chunk)] = log_mel(waves, fe)
+                    bar.update(len(chunk))
+                bar.close()
+                out.flush()
+                del out
+                (tmp / INDEX_FILE).write_text(json.dumps({"clip_ids": list(clip_ids), "spec": spec.to_dict()}))
+            publish(tmp, entry)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

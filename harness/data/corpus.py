@@ -20,6 +20,8 @@ import pandas as pd
 
 from ascmamba.metadata import CityVocabulary, TIME_FEATURES, time_features
 
+from ..errors import UserError
+
 APSIPA_CLASSES = (
     "Bus", "Airport", "Metro", "Restaurant", "Shopping mall",
     "Public square", "Urban park", "Traffic street", "Construction site", "Bar",
@@ -40,11 +42,11 @@ class Corpus:
             self.clips = self.clips.assign(test=False)
         missing = [c for c in COLUMNS if c not in self.clips.columns]
         if missing:
-            raise ValueError(f"{self.source}: corpus table lacks columns {missing}")
+            raise UserError(f"{self.source}: corpus table lacks columns {missing}")
         dup = self.clips["clip_id"][self.clips["clip_id"].duplicated()]
         if len(dup):
             row = self.clips.loc[dup.index[0], "row"]
-            raise ValueError(f"{self.source}: row {row}: duplicate clip {dup.iloc[0]!r}")
+            raise UserError(f"{self.source}: row {row}: duplicate clip {dup.iloc[0]!r}")
 
     @property
     def labelled(self) -> np.ndarray:

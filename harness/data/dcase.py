@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import UserError
 from .corpus import Corpus
 
 TAU_CLASSES = (
@@ -26,7 +27,7 @@ def parse_tau_filename(name: str) -> tuple[str, str, str]:
     """(city, session, device) of a TAU file name such as `audio/airport-lisbon-1000-40000-a.wav`."""
     parts = Path(name).stem.split("-")
     if len(parts) != 5:
-        raise ValueError(f"file name {name!r} is not <scene>-<city>-<location>-<segment>-<device>.wav")
+        raise UserError(f"file name {name!r} is not <scene>-<city>-<location>-<segment>-<device>.wav")
     _, city, location, _, device = parts
     return city, f"{city}-{location}", device
 
@@ -34,12 +35,12 @@ def parse_tau_filename(name: str) -> tuple[str, str, str]:
 def load_dcase(meta: str | Path, dataset_root: str | Path, classes: tuple[str, ...] = TAU_CLASSES) -> Corpus:
     meta, root = Path(meta), Path(dataset_root)
     if not meta.is_file():
-        raise FileNotFoundError(f"{meta}: meta file not found")
+        raise UserError(f"{meta}: meta file not found")
     with open(meta, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh, delimiter="\t")
         header = next(reader, None)
         if not header or header[0] != "filename":
-            raise ValueError(f"{meta}: header must be tab-separated and start with 'filename', got {header}")
+            raise UserError(f"{meta}: header must be tab-separated and start with 'filename', got {header}")
         label_col = header.index("scene_label") if "scene_label" in header else None
         index = {c: i for i, c in enumerate(classes)}
         records = []
@@ -51,17 +52,17 @@ def load_dcase(meta: str | Path, dataset_root: str | Path, classes: tuple[str, .
             try:
                 city, session, device = parse_tau_filename(name)
             except ValueError as exc:
-                raise ValueError(f"{where}: {exc}") from None
+                raise UserError(f"{where}: {exc}") from None
             label = -1
             if label_col is not None:
                 if len(fields) <= label_col:
-                    raise ValueError(f"{where}: expected a scene_label in column {label_col + 1}")
+                    raise UserError(f"{where}: expected a scene_label in column {label_col + 1}")
                 if fields[label_col] not in index:
-                    raise ValueError(f"{where}: scene_label {fields[label_col]!r} is not one of: {', '.join(classes)}")
+                    raise UserError(f"{where}: scene_label {fields[label_col]!r} is not one of: {', '.join(classes)}")
                 label = index[fields[label_col]]
             path = root / name
             if not path.is_file():
-                raise ValueError(f"{where}: audio file {path} not found")
+                raise UserError(f"{where}: audio file {path} not found")
             records.append((name, os.path.abspath(path), city, "", label, session, device, row))
     clips = pd.DataFrame.from_records(
         records, columns=["clip_id", "path", "location", "record_time", "label", "session", "device", "row"]

@@ -7,6 +7,8 @@ import torchaudio
 
 from ascmamba.frontend import FrontEnd
 
+from ..errors import UserError
+
 LOGS = ("ln", "db")
 
 
@@ -16,7 +18,7 @@ class LogMel(torch.nn.Module):
     def __init__(self, front_end: FrontEnd):
         super().__init__()
         if front_end.log not in LOGS:
-            raise ValueError(f"front end log must be one of {', '.join(LOGS)}, got {front_end.log!r}")
+            raise UserError(f"front end log must be one of {', '.join(LOGS)}, got {front_end.log!r}")
         self.front_end = front_end
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=front_end.sample_rate,

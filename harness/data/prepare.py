@@ -14,6 +14,7 @@ import pandas as pd
 from ascmamba.frontend import APSIPA_FRONT_END, DCASE_FRONT_END, FRONT_END_16K, FrontEnd
 from ascmamba.metadata import CityVocabulary
 
+from ..errors import UserError
 from .apsipa import load_apsipa
 from .audio_check import probe_audio
 from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
@@ -146,14 +147,14 @@ def _front_end(cfg: DataConfig, model_front_end: FrontEnd | None) -> FrontEnd:
             return model_front_end
         name = "16k" if cfg.source == "synthetic" else "apsipa"
     if name not in FRONT_ENDS:
-        raise ValueError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
+        raise UserError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
     return FRONT_ENDS[name]
 
 
 def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, dict[str, int] | None]:
     """The labelled + unlabelled development corpus, its clip length and (synthetic only) the truth."""
     if cfg.source not in SOURCES:
-        raise ValueError(f"data.source {cfg.source!r} is not one of: {', '.join(SOURCES)}")
+        raise UserError(f"data.source {cfg.source!r} is not one of: {', '.join(SOURCES)}")
     if cfg.source == "synthetic":
         from .synth import load_truth, synthesize
 
@@ -164,7 +165,7 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
         truth = {f: index[s] for f, s in zip(truth_df["filename"], truth_df["scene_label"])}
         return corpus, cfg.seconds or summary.clip_seconds, truth
     if not cfg.metadata or not cfg.audio_dir:
-        raise ValueError(f"data.source={cfg.source} needs data.metadata and data.audio_dir (--metadata, --audio-dir)")
+        raise UserError(f"data.source={cfg.source} needs data.metadata and data.audio_dir (--metadata, --audio-dir)")
     if cfg.source == "apsipa":
         return load_apsipa(cfg.metadata, cfg.audio_dir), cfg.seconds or 10.0, None
     return load_dcase(cfg.metadata, cfg.audio_dir), cfg.seconds or 1.0, None
@@ -175,7 +176,7 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
     """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `_front_end`)."""
     corpus, seconds, truth = load_corpus(cfg, progress)
     corpus, test_source = attach_test(corpus, cfg, synthetic_test_corpus(cfg, corpus, truth))
-    probe = probe_audio(corpus, cfg.on_bad_audio)
+    probe = probe_audio(corpus, cfg.on_bad_audio, seconds)
     corpus = probe.corpus
     split_seed = seed if cfg.split_seed is None else cfg.split_seed
     split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))

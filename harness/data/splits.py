@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..errors import UserError
 from .corpus import Corpus
 
 
@@ -42,7 +43,7 @@ def _check_sessions(corpus: Corpus) -> None:
     if len(mixed):
         session = mixed.index[0]
         row = labelled.loc[labelled["session"] == session, "row"].iloc[0]
-        raise ValueError(f"{corpus.source}: row {row}: session {session!r} mixes several scene labels")
+        raise UserError(f"{corpus.source}: row {row}: session {session!r} mixes several scene labels")
 
 
 def session_split(
@@ -55,12 +56,12 @@ def session_split(
     training, validation and the pseudo-label pool.
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise UserError(f"val_fraction must be in (0, 1), got {val_fraction}")
     _check_sessions(corpus)
     clips = corpus.clips
     unknown = sorted(set(holdout_cities) - set(clips["location"]))
     if unknown:
-        raise ValueError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
+        raise UserError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
     rng = np.random.default_rng(seed)
     test = clips["test"].to_numpy(bool)
     off_limits = clips["session"].isin(set(clips.loc[test, "session"])).to_numpy()

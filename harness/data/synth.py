@@ -76,7 +76,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Iterable, Sequence
@@ -91,6 +90,8 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
+from ..errors import UserError, fs_errors
+from ..folder_build import building, new_partial, publish, sweep_orphans
 from .synth_sounds import CLASSES, RECIPES, SESSION_SPREAD, ChannelDraw, draw_session, render_clip
 
 FORMAT_VERSION = 3  # 2: Restaurant and Bar became the planted long-range pair; 3: its events 0.8 s from the edges
@@ -328,7 +329,7 @@ def read_official(path: Path) -> pd.DataFrame:
     """An official metadata CSV as strings (empty labels stay empty strings)."""
     df = pd.read_csv(path, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     if tuple(df.columns) != HEADER:
-        raise ValueError(f"{path}: header {tuple(df.columns)} is not {HEADER}")
+        raise UserError(f"{path}: header {tuple(df.columns)} is not {HEADER}")
     return df
 
 
@@ -356,7 +357,7 @@ def plan_official(p: SynthPreset, seed: int, official_dir: Path = OFFICIAL_DIR) 
     for s, labels in lab.groupby("session_index").scene_label:
         values = set(labels)
         if len(values) != 1:
-            raise ValueError(f"official session {s} mixes labels {sorted(values)}")
+            raise UserError(f"official session {s} mixes labels {sorted(values)}")
         session_label[int(s)] = values.pop()
     per_session = lab.drop_duplicates("session_index")
     counts = pd.crosstab(per_session.location, per_session.scene_label).reindex(columns=list(CLASSES), fill_value=0)
@@ -556,7 +557,10 @@ def _render_sessions(args: tuple[int, int, int, list[tuple[int, str, str, list[t
         for clip_index, filename in clips:
             x = render_clip(np.random.default_rng([seed, 2, clip_index]), sound, channel, n, sr)
             pcm = np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
-            sf.write(os.path.join(audio_dir, filename + ".wav"), pcm, sr, subtype="PCM_16", format="WAV")
+            buffer = io.BytesIO()   # encoded first: a full disk is then an OSError (EFBIG, ENOSPC) of this write
+            sf.write(buffer, pcm, sr, subtype="PCM_16", format="WAV")
+            with open(os.path.join(audio_dir, filename + ".wav"), "wb") as fh:
+                fh.write(buffer.getvalue())
             written += 1
     return written
 
@@ -663,7 +667,7 @@ def _preset_key(p: SynthPreset) -> str:
 def _existing_corpus(out: Path, preset: SynthPreset, seed: int) -> dict | None:
     """The info of a complete corpus of this preset+seed at `out`, None if `out` is empty; else ValueError."""
     if not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory")
+        raise UserError(f"{out} exists and is not a directory")
     if not any(out.iterdir()):
         return None
     try:
@@ -671,21 +675,21 @@ def _existing_corpus(out: Path, preset: SynthPreset, seed: int) -> dict | None:
         found = (info["preset"], info["seed"], info["format_version"],
                  json.dumps(info["preset_params"], sort_keys=True))
     except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"{out} exists and is not a synthetic corpus (no readable synth_info.json); "
+        raise UserError(f"{out} exists and is not a synthetic corpus (no readable synth_info.json); "
                          "choose another --out or remove it") from None
     if found != (preset.name, seed, FORMAT_VERSION, _preset_key(preset)):
-        raise ValueError(f"{out} holds another synthetic corpus (preset {found[0]!r}, seed {found[1]!r}, "
+        raise UserError(f"{out} holds another synthetic corpus (preset {found[0]!r}, seed {found[1]!r}, "
                          f"format {found[2]!r}), not preset {preset.name!r} with seed {seed}; "
                          "choose another --out or remove it")
     missing = [k for k in (*SPLITS, "sessions") if k not in info.get("counts", {})]
     if missing:
-        raise ValueError(f"{out} holds a corpus written by another version of the generator (no counts "
+        raise UserError(f"{out} holds a corpus written by another version of the generator (no counts "
                          f"{', '.join(missing)}); remove it and run again")
     expected = sum(info["counts"][s] for s in SPLITS)
     files = [out / n for n in ("dev_metadata.csv", "eval_metadata.csv", "truth.csv")]
     n_wavs = sum(1 for _ in (out / "audio").glob("*.wav")) if (out / "audio").is_dir() else 0
     if not all(f.is_file() for f in files) or n_wavs != expected:
-        raise ValueError(f"{out} holds an incomplete corpus ({n_wavs} of {expected} wavs); remove it and run again")
+        raise UserError(f"{out} holds an incomplete corpus ({n_wavs} of {expected} wavs); remove it and run again")
     return info
 
 
@@ -702,35 +706,45 @@ def synthesize(out_dir: str | os.PathLike, preset: str | SynthPreset = "tiny", s
     """
     if isinstance(preset, str):
         if preset not in PRESETS:
-            raise ValueError(f"unknown synthetic preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise UserError(f"unknown synthetic preset {preset!r}; choose one of {', '.join(PRESETS)}")
         preset = PRESETS[preset]
     out = Path(out_dir)
     seed = int(seed)
-    if out.exists():
+    if out.exists():   # the common case: made before, no lock needed to read it
         info = _existing_corpus(out, preset, seed)
         if info is not None:
             return _summary(out, info, created=False, seconds=0.0)
+    if out.parent.is_dir():
+        sweep_orphans(out.parent)   # partial corpora of killed builders
+    with building(out):   # a second process (seeds run in parallel) waits here, then reuses the corpus
+        if out.exists():
+            info = _existing_corpus(out, preset, seed)
+            if info is not None:
+                return _summary(out, info, created=False, seconds=0.0)
+        return _write_corpus(out, preset, seed, progress, workers)
+
+
+def _write_corpus(out: Path, preset: SynthPreset, seed: int, progress: bool, workers: int | None) -> SynthSummary:
     t0 = time.perf_counter()
     plan = plan_corpus(preset, seed)
     n_rows = len(plan.rows)
     if workers is None:
         workers = min(4, os.cpu_count() or 1) if n_rows > 400 else 1
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp = new_partial(out)
     try:
-        (tmp / "audio").mkdir()
-        write_clips(plan, tmp / "audio", progress=progress, workers=workers)
-        rows = plan.rows
-        _write_text(tmp / "dev_metadata.csv", metadata_csv_text(rows[rows.split != "eval"], with_labels=True))
-        _write_text(tmp / "eval_metadata.csv", metadata_csv_text(rows[rows.split == "eval"], with_labels=False))
-        _write_text(tmp / "truth.csv", rows[list(TRUTH_COLUMNS)].to_csv(index=False, lineterminator="\n"))
-        info = _info(plan)
-        # written last: a directory with synth_info.json is complete
-        _write_text(tmp / "synth_info.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private
-        if out.exists():
-            out.rmdir()  # empty (checked above); a race that filled it makes this fail loudly
-        os.rename(tmp, out)
+        with fs_errors(out, "write the synthetic corpus"):
+            (tmp / "audio").mkdir()
+            write_clips(plan, tmp / "audio", progress=progress, workers=workers)
+            rows = plan.rows
+            _write_text(tmp / "dev_metadata.csv", metadata_csv_text(rows[rows.split != "eval"], with_labels=True))
+            _write_text(tmp / "eval_metadata.csv", metadata_csv_text(rows[rows.split == "eval"], with_labels=False))
+            _write_text(tmp / "truth.csv", rows[list(TRUTH_COLUMNS)].to_csv(index=False, lineterminator="\n"))
+            info = _info(plan)
+            # written last: a directory with synth_info.json is complete
+            _write_text(tmp / "synth_info.json", json.dumps(info, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            if out.exists():
+                out.rmdir()  # empty (checked under the build lock)
+        publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -741,7 +755,7 @@ def load_truth(out_dir: str | os.PathLike) -> pd.DataFrame:
     """The true class, split and session of every clip of a synthetic corpus (for measuring, never training)."""
     path = Path(out_dir) / "truth.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {out_dir} is not a synthetic corpus")
+        raise UserError(f"{path} not found: {out_dir} is not a synthetic corpus")
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 

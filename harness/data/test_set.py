@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..errors import UserError
 from .corpus import Corpus
 
 if TYPE_CHECKING:
@@ -43,13 +44,13 @@ def mark_test(corpus: Corpus, test: np.ndarray, drop: np.ndarray | None = None) 
 def append_test(corpus: Corpus, test: Corpus) -> Corpus:
     """Development clips plus a labelled test corpus (same classes; clip ids must not repeat)."""
     if test.classes != corpus.classes:
-        raise ValueError(f"{test.source}: classes differ from {corpus.source}")
+        raise UserError(f"{test.source}: classes differ from {corpus.source}")
     unlabelled = test.clips[test.clips["label"] < 0]
     if len(unlabelled):
-        raise ValueError(f"{test.source}: row {unlabelled['row'].iloc[0]}: a test clip needs a scene_label")
+        raise UserError(f"{test.source}: row {unlabelled['row'].iloc[0]}: a test clip needs a scene_label")
     shared = set(test.clips["clip_id"]) & set(corpus.clips["clip_id"])
     if shared:
-        raise ValueError(f"{test.source}: clip {sorted(shared)[0]!r} is also in {corpus.source}")
+        raise UserError(f"{test.source}: clip {sorted(shared)[0]!r} is also in {corpus.source}")
     clips = pd.concat([corpus.clips.assign(test=False), test.clips.assign(test=True)], ignore_index=True)
     return Corpus(clips, corpus.classes, corpus.source)
 
@@ -57,7 +58,7 @@ def append_test(corpus: Corpus, test: Corpus) -> Corpus:
 def held_out_sessions(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
     """Every clip of whole sessions drawn per class until about `fraction` of its labelled clips."""
     if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"data.test_fraction must be in [0, 1), got {fraction}")
+        raise UserError(f"data.test_fraction must be in [0, 1), got {fraction}")
     clips = corpus.clips
     chosen: set[str] = set()
     if fraction > 0:
@@ -81,7 +82,7 @@ def _dcase_fold(corpus: Corpus, fold: Path) -> np.ndarray:
         rows = list(csv.reader(fh, delimiter="\t"))
     names = {r[0] for r in rows[1:] if r}
     if not names:
-        raise ValueError(f"{fold}: no clips listed")
+        raise UserError(f"{fold}: no clips listed")
     return corpus.clips["clip_id"].isin(names).to_numpy()
 
 
@@ -90,11 +91,11 @@ def attach_test(corpus: Corpus, cfg: DataConfig, eval_truth: Corpus | None = Non
     corpus = mark_test(corpus, np.zeros(len(corpus), dtype=bool))
     if eval_truth is not None:  # the synthetic corpus: evaluation clips with their true classes
         if cfg.test_metadata or cfg.test_cities:
-            raise ValueError("data.test_metadata and data.test_cities are for APSIPA and DCASE data; the synthetic "
+            raise UserError("data.test_metadata and data.test_cities are for APSIPA and DCASE data; the synthetic "
                              "corpus's test set is its evaluation clips")
         return append_test(corpus, eval_truth), "the synthetic corpus's evaluation clips with their true classes"
     if cfg.test_cities and (cfg.test_metadata or cfg.source == "dcase"):
-        raise ValueError("data.test_cities holds cities out of APSIPA development data; it does not combine with "
+        raise UserError("data.test_cities holds cities out of APSIPA development data; it does not combine with "
                          "a test CSV or DCASE's evaluation fold")
     if cfg.test_metadata and cfg.source == "apsipa":
         from .apsipa import load_apsipa
@@ -107,7 +108,7 @@ def attach_test(corpus: Corpus, cfg: DataConfig, eval_truth: Corpus | None = Non
             return mark_test(corpus, _dcase_fold(corpus, fold)), f"the official evaluation fold {fold}"
     unknown = sorted(set(cfg.test_cities) - set(corpus.clips["location"]))
     if unknown:
-        raise ValueError(f"{corpus.source}: data.test_cities: {unknown[0]!r} does not occur in the data")
+        raise UserError(f"{corpus.source}: data.test_cities: {unknown[0]!r} does not occur in the data")
     in_city = corpus.clips["location"].isin(cfg.test_cities).to_numpy()
     labelled = (corpus.clips["label"] >= 0).to_numpy()
     held = held_out_sessions(corpus, cfg.test_fraction, cfg.test_seed) | in_city

@@ -9,12 +9,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import re
+from pathlib import Path
+
+import yaml
 from hydra import compose, initialize_config_module
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ..data.prepare import DataConfig
+from ..errors import UserError, fs_errors
+from .override_check import GROUPS, check_override, field_type, type_name
 
 
 @dataclass
@@ -100,14 +108,14 @@ def stage_epochs(cfg: RunConfig) -> list[int]:
     """Epochs of each stage: [stage0] / [stage0, rest] / [stage0, step1, rest]."""
     total, p = cfg.train.epochs, cfg.pseudo
     if total < 1:
-        raise ValueError(f"train.epochs must be >= 1, got {total}")
+        raise UserError(f"train.epochs must be >= 1, got {total}")
     if p.mode not in PSEUDO_MODES:
-        raise ValueError(f"pseudo.mode {p.mode!r} is not one of: {', '.join(PSEUDO_MODES)}")
+        raise UserError(f"pseudo.mode {p.mode!r} is not one of: {', '.join(PSEUDO_MODES)}")
     if p.mode == "none":
         return [total]
     n_stages = 3 if p.mode == "two_step" else 2
     if total < n_stages:
-        raise ValueError(f"pseudo.mode={p.mode} needs train.epochs >= {n_stages}, got {total}")
+        raise UserError(f"pseudo.mode={p.mode} needs train.epochs >= {n_stages}, got {total}")
     s0 = p.stage0_epochs if p.stage0_epochs is not None else max(1, total // 2)
     if n_stages == 2:
         stages = [s0, total - s0]
@@ -115,31 +123,77 @@ def stage_epochs(cfg: RunConfig) -> list[int]:
         s1 = p.step1_epochs if p.step1_epochs is not None else max(1, total // 4)
         stages = [s0, s1, total - s0 - s1]
     if min(stages) < 1:
-        raise ValueError(
+        raise UserError(
             f"pseudo stages {stages} do not fit train.epochs={total}: every stage needs at least one epoch"
         )
     return stages
 
 
 def validate(cfg: RunConfig) -> RunConfig:
-    """Checks that typing cannot express; raises one-line ValueErrors naming the key."""
+    """Checks that typing cannot express; raises a one-line UserError naming the key."""
     stage_epochs(cfg)
     for key in ("tau1", "tau2", "tau_session"):
         value = getattr(cfg.pseudo, key)
         if not 0.0 <= value <= 1.0:
-            raise ValueError(f"pseudo.{key} must be in [0, 1], got {value}")
+            raise UserError(f"pseudo.{key} must be in [0, 1], got {value}")
     t = cfg.train
     for key, value in (("lr", t.lr), ("batch_size", t.batch_size), ("eval_batch_size", t.eval_batch_size)):
         if value <= 0:
-            raise ValueError(f"train.{key} must be > 0, got {value}")
+            raise UserError(f"train.{key} must be > 0, got {value}")
     if t.bn_recalibration_batches < 0:
-        raise ValueError(f"train.bn_recalibration_batches must be >= 0, got {t.bn_recalibration_batches}")
+        raise UserError(f"train.bn_recalibration_batches must be >= 0, got {t.bn_recalibration_batches}")
     if not 0.0 <= t.label_smoothing < 1.0:
-        raise ValueError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+        raise UserError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
     if t.device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+        raise UserError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
+    _check_ranges(cfg)
     _validate_model_and_data(cfg)
+    _check_model_builds(cfg)
     return cfg
+
+
+# (dotted key, lowest allowed, highest allowed or None, whether the highest is excluded); None
+# values (a model default, threads left to torch) are not checked
+RANGES: tuple[tuple[str, float, float | None, bool], ...] = (
+    ("model.channels", 1, None, False), ("model.dense_depth", 0, None, False),
+    ("model.num_blocks", 0, None, False), ("model.d_state", 1, None, False), ("model.expand", 1, None, False),
+    ("model.head_bands", 1, None, False), ("model.dropout", 0.0, 1.0, True), ("model.city_dropout", 0.0, 1.0, False),
+    ("train.threads", 1, None, False), ("train.weight_decay", 0.0, None, False), ("train.warmup_epochs", 0.0, None, False),
+    ("train.mixup_alpha", 0.0, None, False), ("train.mixup_prob", 0.0, 1.0, False), ("train.time_masks", 0, None, False),
+    ("train.time_mask_frac", 0.0, 1.0, False), ("train.freq_masks", 0, None, False), ("train.freq_mask_bins", 0, None, False),
+    ("pseudo.weight", 0.0, None, False),
+)
+
+
+def _check_ranges(cfg: RunConfig) -> None:
+    """Sizes and rates: a negative block count once trained a model without blocks, a negative
+    channel count ended in a traceback."""
+    for dotted, low, high, open_high in RANGES:
+        group, key = dotted.split(".")
+        value = getattr(getattr(cfg, group), key)
+        if value is None:
+            continue
+        above = value >= high if open_high else value > high if high is not None else False
+        if value < low or above:
+            expected = (f">= {low}" if high is None else f"in [{low}, {high}{')' if open_high else ']'}")
+            raise UserError(f"{dotted} must be {expected}, got {value}")
+    if cfg.data.seconds is not None and cfg.data.seconds <= 0:
+        raise UserError(f"data.seconds must be > 0, got {cfg.data.seconds}")
+
+
+def _check_model_builds(cfg: RunConfig) -> None:
+    """Build the model once on the meta device (no memory, no time), so a constructor argument
+    the model rejects is a one-line error naming the key before any data is loaded."""
+    import torch
+
+    from ascmamba import create_model
+
+    with torch.device("meta"):
+        try:
+            create_model(cfg.model.name, **cfg.model.overrides())
+        except (ValueError, TypeError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(f"model ({cfg.model.name}): {first}") from None
 
 
 def _validate_model_and_data(cfg: RunConfig) -> None:
@@ -152,19 +206,19 @@ def _validate_model_and_data(cfg: RunConfig) -> None:
 
     models = list_models()
     if cfg.model.name not in models:
-        raise ValueError(f"model.name {cfg.model.name!r} is not one of: {', '.join(models)}")
+        raise UserError(f"model.name {cfg.model.name!r} is not one of: {', '.join(models)}")
     if cfg.model.fusion is not None and cfg.model.fusion not in FUSIONS:
-        raise ValueError(f"model.fusion {cfg.model.fusion!r} is not one of: {', '.join(FUSIONS)}")
+        raise UserError(f"model.fusion {cfg.model.fusion!r} is not one of: {', '.join(FUSIONS)}")
     if cfg.model.paths is not None and cfg.model.paths not in ("tf", "ft", "t", "f"):
-        raise ValueError(f"model.paths {cfg.model.paths!r} is not one of: tf, ft, t, f")
+        raise UserError(f"model.paths {cfg.model.paths!r} is not one of: tf, ft, t, f")
     d = cfg.data
     checks = (("source", d.source, SOURCES), ("front_end", d.front_end, ("auto", *FRONT_ENDS)),
               ("on_bad_audio", d.on_bad_audio, ON_BAD_AUDIO), ("preset", d.preset, ("micro", "tiny", "small", "cas")))
     for key, value, allowed in checks:
         if value not in allowed:
-            raise ValueError(f"data.{key} {value!r} is not one of: {', '.join(allowed)}")
+            raise UserError(f"data.{key} {value!r} is not one of: {', '.join(allowed)}")
     if not 0.0 < d.val_fraction < 1.0:
-        raise ValueError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
+        raise UserError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
 
 
 _STORED = False
@@ -179,20 +233,30 @@ def _store_schemas() -> None:
 
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """The run config from `harness/conf/config.yaml` plus Hydra `key=value` overrides."""
+    overrides = [check_override(o) for o in overrides]
     _store_schemas()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module="harness.conf", version_base="1.3"):
             composed = compose(config_name="config", overrides=list(overrides))
         cfg = OmegaConf.to_object(composed)
-    except Exception as exc:  # Hydra/OmegaConf errors carry multi-line context; keep the first line
-        if isinstance(exc, ValueError) and str(exc).startswith(("train.", "pseudo.", "model.", "data.")):
-            raise
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("full_key")]
-        raise ValueError("config: " + (" ".join(lines[:2]) if lines else type(exc).__name__)) from None
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise UserError(_config_message("config", exc)) from None
     finally:
         GlobalHydra.instance().clear()
     return validate(cfg)
+
+
+def _config_message(where: str, exc: BaseException) -> str:
+    """One line from Hydra's or OmegaConf's multi-line message: the override and the expected type
+    when a value does not convert, else the first line (cut, so a whole file is never echoed)."""
+    text = str(exc).strip()
+    m = re.search(r"override (\S+?)=(.*)$", text.splitlines()[0]) if text else None
+    if m and field_type(m[1]) is not None:
+        return f"{m[1]}={m[2]}: expected {type_name(field_type(m[1]))}, got {m[2]!r}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(("full_key", "object_type"))]
+    first = lines[0] if lines else type(exc).__name__
+    return f"{where}: {first[:200]}{'...' if len(first) > 200 else ''}"
 
 
 def to_dict(cfg: RunConfig) -> dict:
@@ -212,13 +276,31 @@ def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -
     if path is None:
         return compose_config(overrides)
     _store_schemas()
+    overrides = [check_override(o) for o in overrides]
+    with fs_errors(path, "read the config"):
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"{path}: config file not found") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a UTF-8 text file; expected a run config (YAML)") from None
     try:
-        saved = OmegaConf.load(path)
+        saved = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    if not isinstance(saved, dict):
+        raise UserError(f"{path}: expected a run config (a YAML mapping of {', '.join(GROUPS)} and seed), "
+                        f"got {type(saved).__name__}")
+    try:
         merged = OmegaConf.merge(OmegaConf.structured(RunConfig), saved, OmegaConf.from_dotlist(list(overrides)))
         cfg = OmegaConf.to_object(merged)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: config file not found") from None
-    except Exception as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip() and not ln.startswith("full_key")]
-        raise ValueError(f"{path}: " + (" ".join(lines[:2]) if lines else type(exc).__name__)) from None
+    except OmegaConfBaseException as exc:
+        raise UserError(_config_message(str(path), exc)) from None
     return validate(cfg)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """`line L, column C: problem` of a YAML syntax error."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# metrics every epoch of a trial reports whatever the data (`Trial.epochs`): what a search space
+# may rank trials by
+RANKABLE_METRICS = ("val/best_macro_acc", "val/macro_acc", "val/acc", "val/log_loss", "train/loss")
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """(true, predicted) counts."""

@@ -18,28 +18,36 @@ from ascmamba.frontend import FrontEnd
 from ascmamba.metadata import CityVocabulary
 
 from ..data.apsipa import HEADER, load_apsipa, read_metadata
+from ..data.audio_check import probe_audio
 from ..data.cache import FeatureCache, FeatureSpec
+from ..errors import UserError
 from ..io import write_text_atomic
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_weights
 
 
 def predict_csv(
     checkpoint: str | Path, metadata: str | Path, audio_dir: str | Path, out: str | Path,
     cache_dir: str | None = None, batch_size: int = 64, progress: bool = True,
 ) -> dict:
+    if Path(out).is_dir():
+        raise UserError(f"{out}: --out is a folder; expected the path of the submission CSV to write")
     bundle = load_checkpoint(checkpoint)
     for key in ("model_name", "model_kwargs", "model_state", "classes", "cities", "front_end", "seconds"):
         if key not in bundle:
-            raise ValueError(f"{checkpoint}: not an ascbench checkpoint (missing {key!r})")
+            raise UserError(f"{checkpoint}: not an ascbench checkpoint (missing {key!r})")
     classes = tuple(bundle["classes"])
-    corpus = load_apsipa(metadata, audio_dir, classes)
+    corpus = probe_audio(load_apsipa(metadata, audio_dir, classes), "error", float(bundle["seconds"])).corpus
     front_end = FrontEnd(**bundle["front_end"])
     features = FeatureCache(cache_dir).get_or_build(
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(),
         FeatureSpec(front_end, float(bundle["seconds"])), progress=progress,
     ).features
-    model = create_model(bundle["model_name"], **bundle["model_kwargs"])
-    model.load_state_dict(bundle["model_state"])
+    try:
+        model = create_model(bundle["model_name"], **bundle["model_kwargs"])
+    except (KeyError, TypeError, ValueError) as exc:   # the registry's and the constructor's refusals
+        msg = exc.args[0] if exc.args else type(exc).__name__
+        raise UserError(f"{checkpoint}: refused: declares a model that cannot be built ({msg})") from None
+    load_weights(model, bundle["model_state"], checkpoint, f"its declared model {bundle['model_name']}")
     model.eval()
     vocabulary = CityVocabulary(bundle["cities"])
     cities = torch.from_numpy(corpus.city_indices(vocabulary))

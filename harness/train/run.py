@@ -6,6 +6,7 @@ best.pt (inference bundle for `ascbench predict`) and last.pt (full state, for r
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 import yaml
 from tqdm import tqdm
 
+from ..errors import UserError, make_dirs
 from ..io import write_atomic, write_json_atomic, write_text_atomic
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import RunConfig, to_dict
@@ -28,14 +30,25 @@ def run_training(cfg: RunConfig, out_dir: str | Path, progress: bool = True, sto
     `stop_after` ends the process's work after that many epochs in total (for tests of resuming).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    make_dirs(out, "output folder")
+    try:
+        return _train_into(cfg, out, progress, stop_after)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()   # only if nothing was written: a failure before the first epoch leaves no empty folder
+        raise
+
+
+def _train_into(cfg: RunConfig, out: Path, progress: bool, stop_after: int | None) -> dict:
     config_yaml = yaml.safe_dump(to_dict(cfg), sort_keys=False)
     config_path = out / "config.yaml"
     if config_path.exists() and config_path.read_text() != config_yaml and (out / LAST).exists():
-        raise ValueError(f"{out} holds a run with a different config; choose another --out")
+        raise UserError(f"{out} holds a run with a different config; choose another --out")
     trial = Trial(cfg, progress=progress)
     if (out / LAST).exists():
-        trial.load_state_dict(load_checkpoint(out / LAST))
+        trial.load_state_dict(load_checkpoint(out / LAST), source=str(out / LAST))
     write_text_atomic(config_path, config_yaml)
     write_json_atomic(out / "split.json", trial.data.split.to_dict())
     bar = tqdm(total=cfg.train.epochs, initial=trial.state.epoch, desc=cfg.model.name, unit="epoch",

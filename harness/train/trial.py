@@ -22,9 +22,11 @@ from ascmamba import MetaContext, create_model, get_spec
 from ascmamba.complexity import count_params
 
 from ..data.prepare import ClipArrays, PreparedData, prepare_data
+from ..errors import UserError
 from . import pseudo
 from .augment import mixup_pairs, spec_mask
 from .batchnorm import recalibrate_batchnorm
+from .checkpoint import load_weights
 from .config import RunConfig, stage_epochs, to_dict
 from .metrics import classification_report
 
@@ -46,7 +48,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device=cuda but no CUDA device is available")
+        raise UserError("train.device=cuda but no CUDA device is available")
     return torch.device(name)
 
 
@@ -109,7 +111,7 @@ class Trial:
         self.pool = self.data.arrays(self.data.split.unlabelled)
         self.test_set = self.data.arrays(self.data.split.test)
         if len(self.train_set) == 0 or len(self.val_set) == 0:
-            raise ValueError(f"{self.data.corpus.source}: the split left no training or no validation clips")
+            raise UserError(f"{self.data.corpus.source}: the split left no training or no validation clips")
         self.features = self.data.features.features
         self.mean, self.std = self._normalisation()
 
@@ -356,6 +358,11 @@ class Trial:
             "params": count_params(self.model),
         }
 
+    @staticmethod
+    def state_dict_keys() -> tuple[str, ...]:
+        return ("model_state", "config", "optimizer", "scheduler", "epoch", "best_macro_acc", "best_epoch",
+                "best_model_state", "history", "pseudo_ids", "pseudo_labels", "pseudo_steps", "rng")
+
     def state_dict(self) -> dict:
         s = self.state
         return {
@@ -378,10 +385,16 @@ class Trial:
             "split": self.data.split.to_dict(),
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, source: str = "checkpoint") -> None:
+        """Resume from `state` (a `state_dict()` saved by a run of the same config); `source`
+        names the file in the one-line refusal of anything else."""
+        missing = [k for k in self.state_dict_keys() if k not in state]
+        if missing:
+            raise UserError(f"{source}: refused: not a training state (no {missing[0]!r}); "
+                            "resume needs the last.pt of a run with this config")
         if state.get("config") != to_dict(self.cfg):
-            raise ValueError("checkpoint was written by a run with a different config; refusing to resume")
-        self.model.load_state_dict(state["model_state"])
+            raise UserError(f"{source}: written by a run with a different config; refusing to resume")
+        load_weights(self.model, state["model_state"], source, f"model {self.cfg.model.name}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.state = TrialState(

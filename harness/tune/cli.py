@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..data_cli import add_data_arguments, test_data_overrides
+from ..errors import UserError
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -11,7 +12,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from .space import parse_overrides
 
     if args.confirm_top < 0 or args.confirm_seeds < 0:
-        raise ValueError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
+        raise UserError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
     overrides = parse_overrides(list(args.overrides))
     overrides.update(data_overrides(args.metadata, args.audio_dir, args.source))
     overrides.update(test_data_overrides(args))

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from .results import ERROR, FINISHED, STOPPED, trial_status
+from .results import ERROR, FINISHED, INTERRUPTED, STOPPED, trial_status
 from .space import Space
 
 
@@ -37,13 +37,13 @@ class ProgressCallback(Callback):
     def _out(self) -> TextIO:
         return self.stream or sys.stdout
 
-    def render(self, trials: list[Any]) -> str:
+    def render(self, trials: list[Any], experiment_over: bool = False) -> str:
         max_epochs = self.space.budget["max_epochs"]
-        counts = {k: 0 for k in ("pending", "running", FINISHED, STOPPED, ERROR)}
+        counts = {k: 0 for k in ("pending", "running", FINISHED, STOPPED, INTERRUPTED, ERROR)}
         best_value, best_trial = math.nan, None
         running = []
         for t in trials:
-            status = trial_status(t, max_epochs)
+            status = trial_status(t, max_epochs, experiment_over)
             counts[status if status in counts else "pending"] = counts.get(status, 0) + 1
             if status in ("running", "paused") and t.last_result:
                 running.append(f"{t.trial_id}@{int(t.last_result.get('epoch') or 0)}/{max_epochs}")
@@ -58,7 +58,7 @@ class ProgressCallback(Callback):
         lines = [
             f"tune {self.name}: {counts[FINISHED] + counts[STOPPED] + counts[ERROR]}/{total} done | "
             f"running {counts['running']} | finished {counts[FINISHED]} | stopped {counts[STOPPED]} | "
-            f"errors {counts[ERROR]} | {elapsed:.0f}s",
+            f"errors {counts[ERROR]} | {elapsed:.0f}s" + (f" | interrupted {counts[INTERRUPTED]}" if counts[INTERRUPTED] else ""),
         ]
         if best_trial is not None:
             params = ", ".join(f"{d.key}={_fmt(best_trial.config.get(d.key))}" for d in self.space.search
@@ -68,12 +68,12 @@ class ProgressCallback(Callback):
             lines.append("  running: " + " ".join(running))
         return "\n".join(lines)
 
-    def draw(self, trials: list[Any], force: bool = False) -> None:
+    def draw(self, trials: list[Any], force: bool = False, experiment_over: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last_draw < self.interval_s:
             return
         self._last_draw = now
-        text = self.render(trials)
+        text = self.render(trials, experiment_over)
         out = self._out()
         tty = hasattr(out, "isatty") and out.isatty()
         if tty:
@@ -93,7 +93,7 @@ class ProgressCallback(Callback):
         self.draw(trials, force=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.draw(trials, force=True)
+        self.draw(trials, force=True, experiment_over=True)
 
 
 def _fmt(value: Any) -> str:

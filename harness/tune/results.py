@@ -1,7 +1,7 @@
 """The results table (one row per trial) and the best config, kept current as trials end.
 
 Rows come from Ray's own trial records (config, status, last result, per-metric
-min/max), so a resumed experiment lists each trial once however often its epochs were
+min/max); the status says what happened (see `trial_status`), so a resumed experiment lists each trial once however often its epochs were
 replayed. Written as parquet and CSV in the experiment directory after every trial
 completes or errors, and once more at the end.
 """
@@ -23,16 +23,30 @@ RESULTS = "results"          # results.parquet + results.csv
 BEST_CONFIG = "best_config.yaml"
 BEST_INFO = "best.yaml"
 
-FINISHED, STOPPED, ERROR = "finished", "stopped (ASHA)", "error"
+# Stored trial statuses: data, not display labels; each says what happened to the trial.
+FINISHED = "finished"          # trained its whole epoch budget
+STOPPED = "stopped"            # stopped early by the scheduler (ASHA)
+INTERRUPTED = "interrupted"    # the driver stopped before the trial ended (Ctrl-C, a crash): --resume continues it
+ERROR = "error"                # raised on its first run and on every retry (budget.max_failures)
+ENDED = (FINISHED, STOPPED, ERROR)
 TEST_KEYS = ("test/macro_acc", "test/acc", "test/log_loss", "test/unseen_macro_acc")
 
 
-def trial_status(trial: Any, max_epochs: int) -> str:
+def trial_status(trial: Any, max_epochs: int, experiment_over: bool = False) -> str:
+    """What happened to `trial`, from Ray's record of it.
+
+    Ray marks the result a trial ends on with `done`, both when the trainable returned and when
+    the scheduler stopped it; a trial Ray terminated without such a result was cut off by the
+    driver stopping (SIGINT, an exception in the driver). Before the experiment is over, a trial
+    that has not ended is pending, running or paused; after, it was interrupted."""
     status = str(trial.status)
     if status == "ERROR":
         return ERROR
-    if status == "TERMINATED":
-        return FINISHED if int(trial.last_result.get("epoch") or 0) >= max_epochs else STOPPED
+    last = trial.last_result or {}
+    if status == "TERMINATED" and last.get("done"):
+        return FINISHED if int(last.get("epoch") or 0) >= max_epochs else STOPPED
+    if status == "TERMINATED" or experiment_over:
+        return INTERRUPTED
     return status.lower()   # pending / running / paused: the experiment is not over
 
 
@@ -40,10 +54,10 @@ def _num(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
-def trial_row(trial: Any, space: Space) -> dict:
+def trial_row(trial: Any, space: Space, experiment_over: bool = False) -> dict:
     last = trial.last_result or {}
     analysis = trial.metric_analysis.get(space.metric, {}) if trial.last_result else {}
-    status = trial_status(trial, space.budget["max_epochs"])
+    status = trial_status(trial, space.budget["max_epochs"], experiment_over)
     epochs = int(last.get("epoch") or 0)
     row: dict[str, Any] = {"trial_id": trial.trial_id, "status": status, "epochs": epochs}
     for d in space.search:
@@ -55,15 +69,15 @@ def trial_row(trial: Any, space: Space) -> dict:
         if key != space.metric:
             row[f"last/{key}"] = _num(last.get(key))
     row["wall_s"] = _num(last.get("time_total_s"))
-    row["stopped_at_epoch"] = epochs if status in (STOPPED, ERROR) else None
+    row["stopped_at_epoch"] = epochs if status in (STOPPED, INTERRUPTED, ERROR) else None
     row["failures"] = int(getattr(trial, "num_failures", 0) or 0)   # crashes retried (or the last, if ERROR)
     row["error"] = (str(trial.error_file) if trial.error_file else "") if status == ERROR else ""
     row["path"] = trial.path
     return row
 
 
-def results_frame(trials: list[Any], space: Space) -> pd.DataFrame:
-    rows = {t.trial_id: trial_row(t, space) for t in trials}   # keyed: a trial appears once
+def results_frame(trials: list[Any], space: Space, experiment_over: bool = False) -> pd.DataFrame:
+    rows = {t.trial_id: trial_row(t, space, experiment_over) for t in trials}   # keyed: a trial appears once
     return pd.DataFrame(list(rows.values()))
 
 
@@ -84,8 +98,8 @@ def best_params(row: pd.Series, space: Space) -> dict[str, Any]:
     return params
 
 
-def write_results(exp: ExperimentDir, trials: list[Any], space: Space) -> pd.DataFrame:
-    df = results_frame(trials, space)
+def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> pd.DataFrame:
+    df = results_frame(trials, space, experiment_over)
     exp.write(f"{RESULTS}.parquet", lambda p: df.to_parquet(p, index=False))
     exp.write(f"{RESULTS}.csv", lambda p: df.to_csv(p, index=False))
     best = best_row(df, space)
@@ -118,5 +132,7 @@ class ResultsCallback(Callback):
         write_results(self.exp, trials, self.space)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Called when Ray's loop ends: after every trial ended, or after a SIGINT or an exception
+        in the driver (a trial still pending or running then was interrupted)."""
         self.trials = trials
-        write_results(self.exp, trials, self.space)
+        write_results(self.exp, trials, self.space, experiment_over=True)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from ..ray_runtime import ensure_ray
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
-from .storage import ExperimentDir, storage_root
+from .storage import ExperimentDir, is_uri, storage_root
 
 SPACE_FILE = "space.json"
 OPTUNA_JOURNAL = "optuna.log"   # `optuna-dashboard runs/NAME/optuna.log`
@@ -63,7 +64,7 @@ def data_overrides(metadata: str | None, audio_dir: str | None, source: str | No
     if not (metadata or audio_dir or source):
         return {}
     if bool(metadata) != bool(audio_dir):
-        raise ValueError("--metadata and --audio-dir go together")
+        raise UserError("--metadata and --audio-dir go together")
     source = source or "apsipa"
     out: dict[str, Any] = {"data.source": source, "data.metadata": metadata, "data.audio_dir": audio_dir}
     if source == "apsipa":
@@ -88,27 +89,27 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     root = storage_root(opts.storage)
     if opts.resume:
         if not opts.name:
-            raise ValueError("--resume needs --name NAME (the experiment to continue)")
+            raise UserError("--resume needs --name NAME (the experiment to continue)")
         exp = ExperimentDir(root, opts.name)
         if not exp.exists(SPACE_FILE):
-            raise ValueError(f"{exp.uri}: no experiment to resume (no {SPACE_FILE})")
+            raise UserError(f"{exp.uri}: no experiment to resume (no {SPACE_FILE})")
         stored = json.loads(exp.read_text(SPACE_FILE))
         if opts.space is None and (opts.overrides or opts.samples is not None):
-            raise ValueError("to change overrides or --samples on resume, pass --space as well (changes are refused)")
+            raise UserError("to change overrides or --samples on resume, pass --space as well (changes are refused)")
         if opts.space is not None:
             space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
             changed = diff_canonical(stored["canonical"], space.canonical())
             if changed:
-                raise ValueError(f"{opts.space}: differs from the space {opts.name} was started with "
+                raise UserError(f"{opts.space}: differs from the space {opts.name} was started with "
                                  f"({stored['source']}), refusing to resume; changed: " + "; ".join(changed))
         return exp, space_from_canonical(stored["canonical"], stored["source"])
     if opts.space is None:
-        raise ValueError("--space is required (a YAML file or a shipped name such as quick)")
+        raise UserError("--space is required (a YAML file or a shipped name such as quick)")
     space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
     name = opts.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     exp = ExperimentDir(root, name)
     if exp.exists():
-        raise ValueError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
+        raise UserError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
     exp.write_text(SPACE_FILE, json.dumps({"source": space.source, "canonical": space.canonical()},
                                           indent=2, sort_keys=True) + "\n")
     return exp, space
@@ -117,6 +118,14 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
 def study_journal(exp: ExperimentDir) -> str | None:
     """The Optuna journal file in a local experiment folder (None for a remote URI storage)."""
     return None if "://" in exp.uri else str(Path(exp.uri) / OPTUNA_JOURNAL)
+
+
+def forget_experiment(exp: ExperimentDir) -> None:
+    """Remove a fresh local experiment folder that holds nothing but its space.json."""
+    folder = Path(exp.uri)
+    if not is_uri(exp.storage) and folder.is_dir() and [p.name for p in folder.iterdir()] == [SPACE_FILE]:
+        (folder / SPACE_FILE).unlink()
+        folder.rmdir()
 
 
 def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
@@ -137,7 +146,7 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
         from ray.tune import Tuner
 
         if not Tuner.can_restore(exp.uri):
-            raise ValueError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
+            raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
                              "start it again under a new --name")
         return Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
     b = space.budget
@@ -172,31 +181,41 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     from ascmamba import get_spec
 
     cfg = from_dict(space.base)
-    prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
+    try:
+        prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
+    except BaseException:
+        if not opts.resume:
+            forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
+        raise
     started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpus"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
     try:
         tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
-        tuner.fit()
-        code = report(exp, space, time.monotonic() - t0, out)
+        tuner.fit()   # returns after a first Ctrl-C too (Ray stops the trials); the table says so
+        code: int | None = report(exp, space, time.monotonic() - t0, out)
         if code == 0:
             code = confirm(exp, space, opts, out)
+    except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
+        code = None
+    except BaseException:       # the driver failed: what finished is kept, the rest can be resumed
+        print(f"interrupted by the error below; resume with: {resume_command(exp)}", file=sys.stderr)
+        raise
     finally:
         if started:
             import ray
 
             ray.shutdown()
+    if code is None:
+        code = report(exp, space, time.monotonic() - t0, out)
+        if code == 0:   # every search trial had ended: the Ctrl-C cut the confirmation
+            print(f"interrupted during the confirmation; resume with: {resume_command(exp)}", file=out)
+            code = 130
     if code == 0:
         from .results import BEST_CONFIG
 
         print(f"reproduce: ascbench train --config {exp.uri}/{BEST_CONFIG} --out OUT", file=out)
     return code
-
-
-def resume_hint(exp: ExperimentDir) -> str:
-    return f"resume with: ascbench tune --resume --name {exp.name}" + (
-        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
 
 
 def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
@@ -213,26 +232,33 @@ def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
     print(format_confirmation(conf, space), file=out)
     if conf["missing"]:
         print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
-              f"winner; {resume_hint(exp)} --confirm-top {opts.confirm_top} --confirm-seeds {opts.confirm_seeds}",
+              f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} --confirm-seeds {opts.confirm_seeds}",
               file=out)
         return 130
     return 0
 
 
+def resume_command(exp: ExperimentDir) -> str:
+    return f"ascbench tune --resume --name {exp.name}" + (
+        f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
+
+
 def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
+    """Print how the experiment ended; 0 when every trial ended (1 when all failed), 130 with the
+    resume command when some trial was interrupted or never started."""
     import pandas as pd
 
-    from .results import BEST_CONFIG, ERROR, FINISHED, RESULTS, STOPPED
+    from .results import BEST_CONFIG, ENDED, ERROR, RESULTS
 
-    hint = resume_hint(exp)
+    hint = f"resume with: {resume_command(exp)}"
     if not exp.exists(f"{RESULTS}.parquet"):
         print(f"interrupted before any trial ended; {hint}", file=out)
         return 130
     local = Path(exp.uri) / f"{RESULTS}.parquet"
     df = pd.read_parquet(local) if local.exists() else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
-    done = df["status"].isin([FINISHED, STOPPED, ERROR])
-    if len(df) < space.budget["samples"] or not done.all():
-        print(f"interrupted: {int(done.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
+    ended = df["status"].isin(ENDED)
+    if len(df) < space.budget["samples"] or not ended.all():
+        print(f"interrupted: {int(ended.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
         return 130
     counts = df["status"].value_counts().to_dict()
     print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)

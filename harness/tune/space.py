@@ -32,8 +32,10 @@ from typing import Any
 
 import yaml
 
+from ..errors import UserError, fs_errors
 from ..schema import STRATEGY_DEFAULTS
-from ..train.config import RunConfig, compose_config, from_dict, to_dict
+from ..train.config import RunConfig, compose_config, from_dict, to_dict, yaml_problem
+from ..train.metrics import RANKABLE_METRICS
 from .trainable import merge_params
 
 KINDS = ("choice", "uniform", "loguniform", "int")
@@ -100,7 +102,10 @@ def resolve_space_path(spec: str) -> Path:
     """A path if it exists, else a shipped space by bare name (works after a non-editable install)."""
     from search_spaces import resolve
 
-    return resolve(spec)
+    try:
+        return resolve(spec)
+    except FileNotFoundError as exc:   # raised by us with the one-line message: no such file or shipped name
+        raise UserError(str(exc)) from None
 
 
 def _flatten(node: dict, prefix: str = "") -> dict[str, Any]:
@@ -148,8 +153,8 @@ ALLOWED = {bool: ("choice",), str: ("choice",), int: ("choice", "int"), float: (
 
 
 def _parse_dist(where: str, key: str, spec: Any, typ: Any) -> Dist:
-    def fail(msg: str) -> ValueError:
-        return ValueError(f"{where}: search.{key}: {msg}")
+    def fail(msg: str) -> UserError:
+        return UserError(f"{where}: search.{key}: {msg}")
 
     if not isinstance(spec, dict):
         raise fail(f"expected a mapping like {{choice: [...]}} or {{uniform: [low, high]}}, got {spec!r}")
@@ -217,7 +222,7 @@ def _check_values(where: str, base: dict, dist: Dist) -> None:
                 check_fusion(value)
         except (ValueError, KeyError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise ValueError(f"{where}: search.{dist.key}: value {value!r} is invalid: {msg}") from None
+            raise UserError(f"{where}: search.{dist.key}: value {value!r} is invalid: {msg}") from None
 
 
 def default_base() -> dict:
@@ -229,63 +234,64 @@ def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, 
     """Validate a parsed YAML document; `overrides` (dotted) go onto `base`, `samples` onto the budget."""
     where = source
     if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected a mapping at the top level")
+        raise UserError(f"{where}: expected a mapping at the top level")
     unknown = set(raw) - TOP_KEYS
     if unknown:
-        raise ValueError(f"{where}: unknown top-level key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(TOP_KEYS))})")
+        raise UserError(f"{where}: unknown top-level key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(TOP_KEYS))})")
     metric = raw.get("metric", "val/best_macro_acc")
     mode = raw.get("mode", "max")
     if mode not in ("min", "max"):
-        raise ValueError(f"{where}: mode: must be min or max, got {mode!r}")
-    if not isinstance(metric, str) or not metric:
-        raise ValueError(f"{where}: metric: must be a metric name such as val/best_macro_acc")
+        raise UserError(f"{where}: mode: must be min or max, got {mode!r}")
+    if metric not in RANKABLE_METRICS:
+        raise UserError(f"{where}: metric: {metric!r} is not a metric every epoch reports; "
+                        f"expected one of: {', '.join(RANKABLE_METRICS)}")
     seed = raw.get("seed", 0)
     if not _value_fits(seed, int):
-        raise ValueError(f"{where}: seed: must be an integer, got {seed!r}")
+        raise UserError(f"{where}: seed: must be an integer, got {seed!r}")
 
     budget = dict(BUDGET_DEFAULTS)
     for key, value in (raw.get("budget") or {}).items():
         if key not in budget:
-            raise ValueError(f"{where}: budget.{key}: unknown key (allowed: {', '.join(budget)})")
+            raise UserError(f"{where}: budget.{key}: unknown key (allowed: {', '.join(budget)})")
         if not _value_fits(value, int) or value < (0 if key == "max_failures" else 1):
-            raise ValueError(f"{where}: budget.{key}: must be a positive integer, got {value!r}")
+            raise UserError(f"{where}: budget.{key}: must be a positive integer, got {value!r}")
         budget[key] = value
     if samples is not None:
         if samples < 1:
-            raise ValueError(f"--samples must be >= 1, got {samples}")
+            raise UserError(f"--samples must be >= 1, got {samples}")
         budget["samples"] = samples
     if budget["grace_period"] > budget["max_epochs"]:
-        raise ValueError(f"{where}: budget.grace_period: {budget['grace_period']} exceeds max_epochs {budget['max_epochs']}")
+        raise UserError(f"{where}: budget.grace_period: {budget['grace_period']} exceeds max_epochs {budget['max_epochs']}")
     if budget["reduction_factor"] < 2:
-        raise ValueError(f"{where}: budget.reduction_factor: must be >= 2")
+        raise UserError(f"{where}: budget.reduction_factor: must be >= 2")
 
     res = dict(RESOURCE_DEFAULTS)
     for key, value in (raw.get("resources") or {}).items():
         if key not in res:
-            raise ValueError(f"{where}: resources.{key}: unknown key (allowed: cpus, gpus)")
+            raise UserError(f"{where}: resources.{key}: unknown key (allowed: cpus, gpus)")
         if not _value_fits(value, float) or value < 0:
-            raise ValueError(f"{where}: resources.{key}: must be a number >= 0, got {value!r}")
+            raise UserError(f"{where}: resources.{key}: must be a number >= 0, got {value!r}")
         res[key] = float(value)
     if res["cpus"] <= 0 and res["gpus"] <= 0:
-        raise ValueError(f"{where}: resources: a trial needs some cpus or gpus")
+        raise UserError(f"{where}: resources: a trial needs some cpus or gpus")
 
     strategy = dict(STRATEGY_DEFAULTS)
     strategy_raw = raw.get("strategy") or {}
     if not isinstance(strategy_raw, dict):
-        raise ValueError(f"{where}: strategy: expected a mapping like {{scheduler: asha, searcher: tpe}}")
+        raise UserError(f"{where}: strategy: expected a mapping like {{scheduler: asha, searcher: tpe}}")
     for key, value in strategy_raw.items():
         if key not in STRATEGY_CHOICES:
-            raise ValueError(f"{where}: strategy.{key}: unknown key (allowed: {', '.join(STRATEGY_CHOICES)})")
+            raise UserError(f"{where}: strategy.{key}: unknown key (allowed: {', '.join(STRATEGY_CHOICES)})")
         if value not in STRATEGY_CHOICES[key]:
-            raise ValueError(f"{where}: strategy.{key}: expected one of {', '.join(STRATEGY_CHOICES[key])}, got {value!r}")
+            raise UserError(f"{where}: strategy.{key}: expected one of {', '.join(STRATEGY_CHOICES[key])}, got {value!r}")
         strategy[key] = value
 
     base_raw = raw.get("base") or {}
     if not isinstance(base_raw, dict):
-        raise ValueError(f"{where}: base: expected a mapping of config keys")
+        raise UserError(f"{where}: base: expected a mapping of config keys")
     fixed = _flatten(base_raw)
     if "train.epochs" in fixed and fixed["train.epochs"] != budget["max_epochs"]:
-        raise ValueError(f"{where}: base.train.epochs: set the budget with budget.max_epochs instead")
+        raise UserError(f"{where}: base.train.epochs: set the budget with budget.max_epochs instead")
     fixed["train.epochs"] = budget["max_epochs"]
     if "train.threads" not in fixed and res["cpus"] >= 1:
         fixed["train.threads"] = int(res["cpus"])  # one torch pool per trial, sized to its reservation
@@ -294,30 +300,30 @@ def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, 
     base = default_base()
     for key, value in fixed.items():
         if _field_type(key) is None:
-            raise ValueError(f"{where}: base.{key}: no such config key")
+            raise UserError(f"{where}: base.{key}: no such config key")
         if _field_type(key) is float and _value_fits(value, int):
             value = float(value)
         try:
             base = merge_params(base, {key: value})
-        except KeyError as exc:
-            raise ValueError(f"{where}: base.{key}: {exc.args[0]}") from None
+        except UserError as exc:
+            raise UserError(f"{where}: base.{key}: {exc}") from None
     try:
         base = to_dict(from_dict(base))
     except ValueError as exc:
-        raise ValueError(f"{where}: base: {exc}") from None
+        raise UserError(f"{where}: base: {exc}") from None
 
     search_raw = raw.get("search") or {}
     if not isinstance(search_raw, dict) or not search_raw:
-        raise ValueError(f"{where}: search: needs at least one searched key")
+        raise UserError(f"{where}: search: needs at least one searched key")
     dists: list[Dist] = []
     for key, spec in search_raw.items():
         typ = _field_type(key)
         if typ is None or dataclasses.is_dataclass(typ):
-            raise ValueError(f"{where}: search.{key}: no such config key")
+            raise UserError(f"{where}: search.{key}: no such config key")
         if key in (overrides or {}):
-            raise ValueError(f"{where}: search.{key}: is searched, so it cannot also be fixed on the command line")
+            raise UserError(f"{where}: search.{key}: is searched, so it cannot also be fixed on the command line")
         if key == "train.epochs":
-            raise ValueError(f"{where}: search.train.epochs: the epoch budget is budget.max_epochs, not a searched key")
+            raise UserError(f"{where}: search.train.epochs: the epoch budget is budget.max_epochs, not a searched key")
         dist = _parse_dist(where, key, spec, typ)
         _check_values(where, base, dist)
         dists.append(dist)
@@ -331,18 +337,18 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
     for d in dists:
         for cond, values in d.when.items():
             if cond not in by_key:
-                raise ValueError(f"{where}: search.{d.key}: when refers to {cond!r}, which is not a searched key")
+                raise UserError(f"{where}: search.{d.key}: when refers to {cond!r}, which is not a searched key")
             if by_key[cond].kind == "choice":
                 missing = [v for v in values if v not in by_key[cond].values]
                 if missing:
-                    raise ValueError(f"{where}: search.{d.key}: when {cond} = {missing[0]!r}, but {cond} never takes that value")
+                    raise UserError(f"{where}: search.{d.key}: when {cond} = {missing[0]!r}, but {cond} never takes that value")
     ordered: list[Dist] = []
     placed: set[str] = set()
     while len(ordered) < len(dists):
         ready = [d for d in dists if d.key not in placed and all(c in placed for c in d.when)]
         if not ready:
             stuck = next(d for d in dists if d.key not in placed)
-            raise ValueError(f"{where}: search.{stuck.key}: its when conditions form a cycle")
+            raise UserError(f"{where}: search.{stuck.key}: its when conditions form a cycle")
         for d in ready:
             ordered.append(d)
             placed.add(d.key)
@@ -352,10 +358,11 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
 def load_space(spec: str, overrides: dict[str, Any] | None = None, samples: int | None = None) -> Space:
     path = resolve_space_path(spec)
     try:
-        raw = yaml.safe_load(path.read_text())
+        with fs_errors(path, "read the search space"):
+            text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{spec}: not valid YAML: {first}") from None
+        raise UserError(f"{spec}: not valid YAML: {yaml_problem(exc)}") from None
     return build_space(raw, spec, overrides=overrides, samples=samples)
 
 
@@ -365,7 +372,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"override {item!r}: expected key=value")
+            raise UserError(f"override {item!r}: expected key=value")
         out[key.strip()] = yaml.safe_load(value) if value else None
     return out
 

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from ..io import write_json_atomic
 from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.config import from_dict
@@ -23,15 +24,15 @@ FINAL_FILE = "final.json"
 
 
 def set_dotted(cfg: dict, dotted: str, value: Any) -> None:
-    """Set an existing run-config key such as `model.fusion` in place; KeyError names a wrong key."""
+    """Set an existing run-config key such as `model.fusion` in place; a UserError names a wrong key."""
     *parents, leaf = dotted.split(".")
     node = cfg
     for key in parents:
         if not isinstance(node.get(key), dict):
-            raise KeyError(f"{dotted}: {key!r} is not a config group")
+            raise UserError(f"{dotted}: {key!r} is not a config group")
         node = node[key]
     if leaf not in node:
-        raise KeyError(f"{dotted}: no such config key")
+        raise UserError(f"{dotted}: no such config key")
     node[leaf] = value
 
 
@@ -57,7 +58,7 @@ def trial_trainable(params: dict[str, Any], base: dict) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE))
+            trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE), source=str(Path(d) / STATE_FILE))
     trial_dir = Path(tune.get_context().get_trial_dir())
     if trial.state.epoch >= cfg.train.epochs and trial.state.history:
         # restored from its final checkpoint (it finished after the last experiment snapshot
