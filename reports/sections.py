@@ -9,7 +9,7 @@ import pandas as pd
 from harness.ablate.provenance import provenance
 from harness.ablate.results import AblationResults, headline_split
 from harness.ablate.tables import ablation_table, human, markdown_table, pct
-from harness.schema import STRATEGY_DEFAULTS
+from harness.schema import FINISHED, STOPPED, STRATEGY_DEFAULTS
 
 from . import figures
 from .tune_data import TuneRun, importance
@@ -75,7 +75,7 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
 
 # --------------------------------------------------------------------------- tune
 def _stop_label(row: pd.Series, max_epochs: int | None) -> str:
-    if row.get("status") == "finished" or (max_epochs and row.get("epochs", 0) >= max_epochs):
+    if row.get("status") == FINISHED or (max_epochs and row.get("epochs", 0) >= max_epochs):
         return f"ran to the end (epoch {row.get('epochs')})"
     if row.get("status") in ("error", "interrupted"):
         return str(row.get("status"))
@@ -110,9 +110,9 @@ def tune_section(run: TuneRun, out: Path) -> str:
     full = len(r) * max_e if max_e else spent
     per_rung = epochs.value_counts().sort_index()
     status = r["status"].value_counts()
-    early = r["status"] == "stopped"   # stopped by the scheduler: the only epochs it saved
+    early = r["status"] == STOPPED   # stopped by the scheduler: the only epochs it saved
     saved = int((max_e - epochs[early]).clip(lower=0).sum()) if max_e else 0
-    unended = int((~r["status"].isin(["finished", "stopped"])).sum())
+    unended = int((~r["status"].isin([FINISHED, STOPPED])).sum())
     scheduler = "ASHA" if _strategy_of(run.space)["scheduler"] == "asha" else "FIFO (no early stopping)"
     lines += [f"### How {scheduler} spent the budget", "",
               f"- trials: {len(r)}; " + ", ".join(f"{k}: {v}" for k, v in status.items()),

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.schema import FINISHED
+
 
 @dataclass
 class TuneRun:
@@ -98,8 +100,8 @@ def rebuilt_study(run: TuneRun):
             dists[key] = IntDistribution(int(d["low"]), int(d["high"]), step=int(d.get("step") or 1))
         else:
             dists[key] = FloatDistribution(float(d["low"]), float(d["high"]), log=d["kind"] == "loguniform")
-    status = run.results.get("status", pd.Series(["finished"] * len(run.results)))
-    complete = run.results[status == "finished"]
+    status = run.results.get("status", pd.Series([FINISHED] * len(run.results)))
+    complete = run.results[status == FINISHED]
     used, scope = complete, "trials that ran to the end"
     if len(complete) < 4:   # too few finished trials: use every trial's best value before it stopped
         used, scope = run.results[run.results[col].notna()], "all trials, best value reached before ASHA stopped them"

@@ -140,3 +140,16 @@ def test_a_run_reports_test_of_the_validation_chosen_checkpoint_never_a_test_max
 def test_test_options_that_cannot_apply_are_refused(micro_data_config):
     with pytest.raises(ValueError, match="synthetic corpus's test set is its evaluation clips"):
         prepare_data(dataclasses.replace(micro_data_config, test_cities=["Hefei"]), seed=0, progress=False)
+
+
+def test_a_search_space_cannot_rank_trials_by_a_test_metric(tmp_path):
+    import yaml
+
+    from harness.errors import UserError
+    from harness.tune.space import load_space
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"metric": "test/macro_acc", "mode": "max", "base": {"model": {"name": "cpmobile"}},
+                                    "search": {"train.lr": {"loguniform": [1e-4, 1e-2]}}}))
+    with pytest.raises(UserError, match=r"s.yaml: metric: 'test/macro_acc': test figures are only reported"):
+        load_space(str(path))

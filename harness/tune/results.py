@@ -19,17 +19,9 @@ from .space import Space
 from .storage import ExperimentDir
 from .trainable import merge_params
 
-RESULTS = "results"          # results.parquet + results.csv
-BEST_CONFIG = "best_config.yaml"
-BEST_INFO = "best.yaml"
-
-# Stored trial statuses: data, not display labels; each says what happened to the trial.
-FINISHED = "finished"          # trained its whole epoch budget
-STOPPED = "stopped"            # stopped early by the scheduler (ASHA)
-INTERRUPTED = "interrupted"    # the driver stopped before the trial ended (Ctrl-C, a crash): --resume continues it
-ERROR = "error"                # raised on its first run and on every retry (budget.max_failures)
-ENDED = (FINISHED, STOPPED, ERROR)
-TEST_KEYS = ("test/macro_acc", "test/acc", "test/log_loss", "test/unseen_macro_acc")
+from ..schema import (  # noqa: F401  (re-exported: the writers' names for the stored schema)
+    BEST_CONFIG, BEST_INFO, ENDED, ERROR, FINISHED, INTERRUPTED, RESULTS, STOPPED, TEST_KEYS,
+)
 
 
 def trial_status(trial: Any, max_epochs: int, experiment_over: bool = False) -> str:

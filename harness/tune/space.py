@@ -242,6 +242,9 @@ def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, 
     mode = raw.get("mode", "max")
     if mode not in ("min", "max"):
         raise UserError(f"{where}: mode: must be min or max, got {mode!r}")
+    if isinstance(metric, str) and metric.startswith("test/"):
+        raise UserError(f"{where}: metric: {metric!r}: test figures are only reported, never used to choose; "
+                        f"rank by one of: {', '.join(RANKABLE_METRICS)}")
     if metric not in RANKABLE_METRICS:
         raise UserError(f"{where}: metric: {metric!r} is not a metric every epoch reports; "
                         f"expected one of: {', '.join(RANKABLE_METRICS)}")
