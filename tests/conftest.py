@@ -17,6 +17,13 @@ def apsipa_metadata_dir() -> Path:
     return REPO / "harness" / "data" / "apsipa2025"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses the session's Ray runtime, so `-m "not ray"` can leave them out."""
+    for item in items:
+        if "ray_runtime" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
+
+
 @pytest.fixture(scope="session")
 def ray_runtime():
     """One real local Ray runtime for the whole test session (started on first use)."""

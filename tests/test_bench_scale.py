@@ -13,6 +13,8 @@ from harness.bench.scale import (GOAL, PhaseFailed, Sizes, compare, format_scale
                                  summarise_phase, trial_interval)
 from harness.tune.results import ERROR, FINISHED
 
+pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
+
 SIZES = Sizes("micro", samples=4, epochs=2)
 
 

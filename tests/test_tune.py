@@ -23,6 +23,8 @@ from harness.tune.search import DefineByRun, PruningOptunaSearch
 from harness.tune.space import build_space
 from processes import kill_group
 
+pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
+
 REPO = Path(__file__).resolve().parents[1]
 
 SPACE = {

@@ -18,11 +18,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from harness.local_cluster import LOOPBACK, loopback_cluster
 from harness.tune.results import FINISHED
 from processes import kill_group
+
+pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
 
 REPO = Path(__file__).resolve().parents[1]
 

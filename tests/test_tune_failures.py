@@ -20,6 +20,8 @@ from optuna.trial import TrialState
 
 from harness.tune.results import ERROR, FINISHED
 
+pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
+
 ABSURD_LR = 1.0e6
 MAX_FAILURES = 1
 

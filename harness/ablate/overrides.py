@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from ..tune.trainable import set_dotted
+from ..train.dotted import get_dotted, set_dotted
 
 GROUPS = ("model", "data", "train", "pseudo")
 
@@ -30,11 +30,7 @@ def _group_defaults(group: str, option: str) -> dict:
 
 
 def _current(cfg: dict, dotted: str) -> Any:
-    node: Any = cfg
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            raise UserError(f"{dotted}: no such config key")
-        node = node[key]
+    node = get_dotted(cfg, dotted)
     if node is None and dotted.startswith("model."):
         from ascmamba import get_spec
 

@@ -46,7 +46,7 @@ def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, s
     """One trial in a worker: train epoch by epoch, report, stop when the pruner says so."""
     from ..train.config import from_dict
     from ..train.trial import Trial
-    from ..tune.trainable import merge_params
+    from ..train.dotted import merge_params
 
     started = time.time()
     assert _STUDY is not None, "worker not initialised"

@@ -33,7 +33,7 @@ def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps:
 
     start = time.perf_counter()
     for idx in batches:
-        trial._batch(arrays, idx)
+        trial.batch(arrays, idx)
     cached = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -44,7 +44,7 @@ def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps:
             ((x - trial.mean) / trial.std).unsqueeze(1)
     on_the_fly = time.perf_counter() - start
 
-    x, ctx = trial._batch(arrays, batches[0])
+    x, ctx = trial.batch(arrays, batches[0])
     y = torch.from_numpy(arrays.labels[batches[0]])
     trial.model.train()
     step_times = []

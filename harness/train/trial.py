@@ -154,7 +154,9 @@ class Trial:
         std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-8))
         return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
 
-    def _batch(self, arrays: ClipArrays, idx: np.ndarray) -> tuple[torch.Tensor, MetaContext]:
+    def batch(self, arrays: ClipArrays, idx: np.ndarray) -> tuple[torch.Tensor, MetaContext]:
+        """Normalised log-mels and metadata of clips `idx` of `arrays` on the trial's device: training,
+        evaluation and the data benchmark all read through here."""
         rows = arrays.rows[idx]
         order = np.argsort(rows)  # sorted reads are kinder to the memory map
         x = torch.from_numpy(np.asarray(self.features[rows[order]], dtype=np.float32))
@@ -227,7 +229,7 @@ class Trial:
                 continue
             self.scheduler.set_progress(epoch + b / n_batches)
             start = time.perf_counter()
-            x, ctx = self._batch(arrays, idx)
+            x, ctx = self.batch(arrays, idx)
             y = F.one_hot(torch.from_numpy(labels[idx]), k).float()
             w = torch.from_numpy(weights[idx])
             if t.label_smoothing > 0:
@@ -274,7 +276,7 @@ class Trial:
 
     def _forward(self, arrays: ClipArrays, idx: np.ndarray) -> torch.Tensor:
         """Logits of clips `idx` in the model's current mode (evaluation and BN re-estimation)."""
-        x, ctx = self._batch(arrays, idx)
+        x, ctx = self.batch(arrays, idx)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             return self.model(x, ctx)
 

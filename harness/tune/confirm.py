@@ -24,7 +24,7 @@ from ..train.config import from_dict, to_dict
 from .results import BEST_CONFIG, BEST_INFO, ERROR, RESULTS, best_params
 from .space import Space
 from .storage import ExperimentDir, storage_root
-from .trainable import merge_params
+from ..train.dotted import get_dotted, merge_params
 
 CONFIRM = "confirm"          # the grid (confirm.yaml) and its ablation folder (confirm/)
 CONFIRMED = "confirmed"      # confirmed.csv: the leaderboard of the confirmed configurations
@@ -54,7 +54,8 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
     for rank, (_, row) in enumerate(top.iterrows(), start=1):
         params = best_params(row, space)
         config = from_dict(merge_params(space.base, params))   # validates like a trial would
-        full = {d.key: params.get(d.key, _base_value(space.base, d.key)) for d in space.search}
+        resolved_base = to_dict(from_dict(space.base))
+        full = {d.key: params.get(d.key, get_dotted(resolved_base, d.key)) for d in space.search}
         arms.append((f"rank{rank}_{row['trial_id']}", [_override(k, v) for k, v in full.items()], to_dict(config)))
     (label, _, winner), rest = arms[0], arms[1:]
     base_file = folder / f"{CONFIRM}_base.yaml"
@@ -67,13 +68,6 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
         "base": {"label": label, "config": str(base_file)},
         "variants": {name: overrides for name, overrides, _ in rest},
     }
-
-
-def _base_value(base: dict, dotted: str) -> Any:
-    node: Any = to_dict(from_dict(base))
-    for part in dotted.split("."):
-        node = node[part]
-    return node
 
 
 def run_confirmation(exp: ExperimentDir, space: Space, top_k: int, seeds: int) -> dict | None:

@@ -17,7 +17,7 @@ from ray.tune import Callback
 from ..train.config import from_dict, to_dict
 from .space import Space
 from .storage import ExperimentDir
-from .trainable import merge_params
+from ..train.dotted import merge_params
 
 from ..schema import (  # noqa: F401  (re-exported: the writers' names for the stored schema)
     BEST_CONFIG, BEST_INFO, ENDED, ERROR, FINISHED, INTERRUPTED, RESULTS, STOPPED, TEST_KEYS,

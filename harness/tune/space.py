@@ -36,7 +36,7 @@ from ..errors import UserError, fs_errors
 from ..schema import STRATEGY_DEFAULTS
 from ..train.config import RunConfig, compose_config, from_dict, to_dict, yaml_problem
 from ..train.metrics import RANKABLE_METRICS
-from .trainable import merge_params
+from ..train.dotted import merge_params
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 TOP_KEYS = {"metric", "mode", "seed", "budget", "resources", "strategy", "base", "search"}

@@ -8,40 +8,18 @@ through Ray's object store.
 """
 from __future__ import annotations
 
-import copy
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserError
 from ..io import write_json_atomic
 from ..train.checkpoint import load_checkpoint, save_checkpoint
 from ..train.config import from_dict
+from ..train.dotted import merge_params
 from ..train.trial import Trial
 
 STATE_FILE = "state.pt"
 FINAL_FILE = "final.json"
-
-
-def set_dotted(cfg: dict, dotted: str, value: Any) -> None:
-    """Set an existing run-config key such as `model.fusion` in place; a UserError names a wrong key."""
-    *parents, leaf = dotted.split(".")
-    node = cfg
-    for key in parents:
-        if not isinstance(node.get(key), dict):
-            raise UserError(f"{dotted}: {key!r} is not a config group")
-        node = node[key]
-    if leaf not in node:
-        raise UserError(f"{dotted}: no such config key")
-    node[leaf] = value
-
-
-def merge_params(base: dict, params: dict[str, Any]) -> dict:
-    """`base` run-config dict with dotted `params` (e.g. {"model.fusion": "film"}) set on a copy."""
-    merged = copy.deepcopy(base)
-    for dotted, value in params.items():
-        set_dotted(merged, dotted, value)
-    return merged
 
 
 def scalar_metrics(metrics: dict) -> dict:
