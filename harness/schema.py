@@ -16,6 +16,7 @@ STOPPED = "stopped"            # stopped early by the scheduler (ASHA)
 INTERRUPTED = "interrupted"    # the driver stopped before the trial ended (Ctrl-C, a crash): --resume continues it
 ERROR = "error"                # raised on its first run and on every retry (budget.max_failures)
 ENDED = (FINISHED, STOPPED, ERROR)
+LEGACY_STATUSES = {"stopped (ASHA)": STOPPED}   # how results tables written before issue 15 spelled it
 
 # Test figures of a trial's validation-chosen checkpoint, carried in its results row as last/<key>
 TEST_KEYS = ("test/macro_acc", "test/acc", "test/log_loss", "test/unseen_macro_acc")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.schema import FINISHED
+from harness.schema import FINISHED, LEGACY_STATUSES
 
 
 @dataclass
@@ -44,10 +44,14 @@ class TuneRun:
 
 def _results(root: Path) -> pd.DataFrame:
     if (root / "results.parquet").is_file():
-        return pd.read_parquet(root / "results.parquet")
-    if (root / "results.csv").is_file():
-        return pd.read_csv(root / "results.csv")
-    return pd.DataFrame()
+        df = pd.read_parquet(root / "results.parquet")
+    elif (root / "results.csv").is_file():
+        df = pd.read_csv(root / "results.csv")
+    else:
+        return pd.DataFrame()
+    if "status" in df:   # tables written before statuses said what happened
+        df["status"] = df["status"].replace(LEGACY_STATUSES)
+    return df
 
 
 def _histories(root: Path, notes: list[str]) -> dict[str, pd.DataFrame]:

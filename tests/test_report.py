@@ -38,3 +38,14 @@ def test_the_report_package_imports_no_torch_ray_or_hydra():
             "print(sorted(m for m in ('torch', 'torchaudio', 'ray', 'hydra') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_results_tables_written_before_the_status_change_read_as_today(tmp_path):
+    import pandas as pd
+
+    from harness.schema import FINISHED, STOPPED
+    from reports.tune_data import load_tune
+
+    pd.DataFrame({"trial_id": ["a", "b"], "status": ["stopped (ASHA)", "finished"], "epochs": [1, 3]}).to_csv(
+        tmp_path / "results.csv", index=False)
+    assert load_tune(tmp_path).results["status"].tolist() == [STOPPED, FINISHED]
