@@ -43,6 +43,11 @@ def top_trials(df: pd.DataFrame, space: Space, k: int) -> pd.DataFrame:
     return ok.sort_values(col, ascending=space.mode != "max").head(k)
 
 
+def arm_name(rank: int, trial_id: str) -> str:
+    """The confirmation arm of the trial ranked `rank` by the search."""
+    return f"rank{rank}_{trial_id}"
+
+
 def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value.item() if hasattr(value, 'item') else value)}"
 
@@ -51,12 +56,12 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
     """An ablation grid: the winner's whole config (saved in `folder`) as base, the runners-up as
     variants of it with every searched key set."""
     arms = []
+    resolved_base = to_dict(from_dict(space.base))
     for rank, (_, row) in enumerate(top.iterrows(), start=1):
         params = best_params(row, space)
         config = from_dict(merge_params(space.base, params))   # validates like a trial would
-        resolved_base = to_dict(from_dict(space.base))
         full = {d.key: params.get(d.key, get_dotted(resolved_base, d.key)) for d in space.search}
-        arms.append((f"rank{rank}_{row['trial_id']}", [_override(k, v) for k, v in full.items()], to_dict(config)))
+        arms.append((arm_name(rank, row["trial_id"]), [_override(k, v) for k, v in full.items()], to_dict(config)))
     (label, _, winner), rest = arms[0], arms[1:]
     base_file = folder / f"{CONFIRM}_base.yaml"
     write_text_atomic(base_file, yaml.safe_dump(winner, sort_keys=False))
@@ -98,33 +103,25 @@ def confirmed_board(results, top: pd.DataFrame, space: Space) -> pd.DataFrame:
     key = selection_key(space.metric)
     rows = []
     for rank, (_, trial) in enumerate(top.iterrows(), start=1):
-        arm = f"rank{rank}_{trial['trial_id']}"
+        arm = arm_name(rank, trial["trial_id"])
         runs = results.runs[results.runs["arm"] == arm]
-        vals = [results.records[h]["final"]["val"].get(key, math.nan) for h in runs["hash"]]
-        tests = runs["macro_acc"].astype(float) if (runs["evaluated_on"] == "test").all() else pd.Series(dtype=float)
-        unseen = runs["unseen_macro_acc"].astype(float) if len(tests) else pd.Series(dtype=float)
+        vals = pd.Series([results.records[h]["final"]["val"].get(key, math.nan) for h in runs["hash"]], dtype=float)
+        on_test = (runs["evaluated_on"] == "test").all()
+        tests = runs["macro_acc"].astype(float) if on_test else pd.Series(dtype=float)
+        unseen = runs["unseen_macro_acc"].astype(float) if on_test else pd.Series(dtype=float)
         rows.append({
             "rank_single_seed": rank, "trial_id": trial["trial_id"], "arm": arm,
             f"single_seed/{space.metric}": float(trial[f"best/{space.metric}"]),
-            "n_seeds": len(runs), f"confirmed/val_{key}_mean": _mean(vals), f"confirmed/val_{key}_sd": _sd(vals),
-            "confirmed/test_macro_acc_mean": _mean(tests), "confirmed/test_macro_acc_sd": _sd(tests),
-            "confirmed/test_unseen_macro_acc_mean": _mean(unseen),
+            # pandas skips NaN in mean and std; std (ddof 1) of one value is NaN
+            "n_seeds": len(runs), f"confirmed/val_{key}_mean": vals.mean(), f"confirmed/val_{key}_sd": vals.std(),
+            "confirmed/test_macro_acc_mean": tests.mean(), "confirmed/test_macro_acc_sd": tests.std(),
+            "confirmed/test_unseen_macro_acc_mean": unseen.mean(),
             **{c: trial[c] for c in top.columns if c.startswith("config/")},
         })
     board = pd.DataFrame(rows)
     col = f"confirmed/val_{key}_mean"
     board["rank_confirmed"] = board[col].rank(ascending=space.mode != "max", method="min")
     return board
-
-
-def _mean(values) -> float:
-    v = [x for x in values if x is not None and math.isfinite(x)]
-    return float(sum(v) / len(v)) if v else math.nan
-
-
-def _sd(values) -> float:
-    v = pd.Series([x for x in values if x is not None and math.isfinite(x)], dtype=float)
-    return float(v.std(ddof=1)) if len(v) > 1 else math.nan
 
 
 def _write_best(exp: ExperimentDir, space: Space, top: pd.DataFrame, board: pd.DataFrame) -> None:
