@@ -169,6 +169,44 @@ def _headline(rows: list[dict], backends: list[str], config: dict) -> dict | Non
     return out
 
 
+def _methods(dev: torch.device, include_reference: bool) -> tuple[list[str], dict[str, Callable[[Inputs], Tensor]], list[dict]]:
+    """Our backends usable on `dev`, then mambapy and the reference when available, and why any is left out."""
+    backends = [b for b in available_backends() if b != "reference" and (b != "cuda" or dev.type == "cuda")]
+    methods: dict[str, Callable[[Inputs], Tensor]] = {b: ours(b) for b in backends}
+    skipped: list[dict] = []
+    if _mambapy_available():
+        methods["mambapy"] = mambapy_scan
+    else:
+        skipped.append({"method": "mambapy", "L": "all", "reason": "mambapy is not installed (pip install mambapy)"})
+    if include_reference:
+        methods["reference"] = ours("reference")
+    else:
+        skipped.append({"method": "reference", "L": "all", "reason": "include_reference=False"})
+    return backends, methods, skipped
+
+
+def _measure_length(L: int, methods: dict, backends: list[str], batch: int, d_inner: int, d_state: int,
+                    repeats: int, dev: torch.device, machine: dict, reference_max_len: int,
+                    skipped: list[dict]) -> dict:
+    """Timings of every method at sequence length L, the exp() floor, and our backends' ratios."""
+    x = make_inputs(batch, d_inner, d_state, L, dev, seed=L)
+    timings = {}
+    for name, fn in methods.items():
+        if name == "reference" and L > reference_max_len:
+            skipped.append({"method": name, "L": L, "reason": f"reference measured only up to L={reference_max_len}"})
+            continue
+        timings[name] = _time_method(fn, x, repeats, dev)
+    rate = max(machine["exp_gexp_per_s"], machine["exp2_gexp_per_s"])
+    exp_s = batch * L * d_inner * d_state / (rate * 1e9)
+    floor = {"fwd_ms": exp_s * 1e3, "fwd_bwd_ms": 2 * exp_s * 1e3}
+    ratios = {}
+    for b in backends:
+        ratios[f"{b}_vs_mambapy"] = _ratio(timings.get("mambapy"), timings[b])
+        ratios[f"{b}_vs_reference"] = _ratio(timings.get("reference"), timings[b])
+        ratios[f"{b}_over_exp_floor"] = _ratio(timings[b], floor)
+    return {"L": L, "timings": timings, "exp_floor": floor, "ratios": ratios}
+
+
 def run_scan_benchmark(
     lengths: tuple[int, ...] = (64, 128, 256, 512, 1024),
     batch: int = 16,
@@ -193,36 +231,9 @@ def run_scan_benchmark(
     torch.set_num_threads(threads)
     try:
         machine = measure_machine(dev)
-        backends = [b for b in available_backends() if b != "reference" and (b != "cuda" or dev.type == "cuda")]
-        methods: dict[str, Callable[[Inputs], Tensor]] = {b: ours(b) for b in backends}
-        skipped: list[dict] = []
-        if _mambapy_available():
-            methods["mambapy"] = mambapy_scan
-        else:
-            skipped.append({"method": "mambapy", "L": "all", "reason": "mambapy is not installed (pip install mambapy)"})
-        if include_reference:
-            methods["reference"] = ours("reference")
-        else:
-            skipped.append({"method": "reference", "L": "all", "reason": "include_reference=False"})
-
-        rows = []
-        for L in lengths:
-            x = make_inputs(batch, d_inner, d_state, L, dev, seed=L)
-            timings = {}
-            for name, fn in methods.items():
-                if name == "reference" and L > reference_max_len:
-                    skipped.append({"method": name, "L": L, "reason": f"reference measured only up to L={reference_max_len}"})
-                    continue
-                timings[name] = _time_method(fn, x, repeats, dev)
-            rate = max(machine["exp_gexp_per_s"], machine["exp2_gexp_per_s"])
-            exp_s = batch * L * d_inner * d_state / (rate * 1e9)
-            floor = {"fwd_ms": exp_s * 1e3, "fwd_bwd_ms": 2 * exp_s * 1e3}
-            ratios = {}
-            for b in backends:
-                ratios[f"{b}_vs_mambapy"] = _ratio(timings.get("mambapy"), timings[b])
-                ratios[f"{b}_vs_reference"] = _ratio(timings.get("reference"), timings[b])
-                ratios[f"{b}_over_exp_floor"] = _ratio(timings[b], floor)
-            rows.append({"L": L, "timings": timings, "exp_floor": floor, "ratios": ratios})
+        backends, methods, skipped = _methods(dev, include_reference)
+        rows = [_measure_length(L, methods, backends, batch, d_inner, d_state, repeats, dev, machine,
+                                reference_max_len, skipped) for L in lengths]
     finally:
         torch.set_num_threads(prev_threads)
 

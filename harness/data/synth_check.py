@@ -91,24 +91,49 @@ def calibrate(out_dir: str | Path, folds: int = 4, seed: int = 0) -> dict:
 
 def _calibrate(out: Path, folds: int, seed: int) -> dict:
     info = load_info(out)
+    meta, x_audio, x_meta = _features(out, info)
+    x_both = np.concatenate([x_audio, x_meta], axis=1)
+    y = meta.scene_label.map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    lab = meta.split.to_numpy() == "labelled"
+    res, labelled_only, pair_acc = _session_folds(meta, x_audio, x_meta, x_both, y, folds, seed)
+    return {
+        "corpus": {"preset": info["preset"], "seed": info["seed"], "dir": str(out)},
+        "proxy": "log-mel mean+std per band (64 mels, n_fft 1024, win 640, hop 320) -> multinomial logistic regression",
+        "session_split": {name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": [round(a, 4) for a in v]}
+                          for name, v in res.items()},
+        "leakage": {"audio_random_clip_split": _leaky_split(x_audio, y, lab, folds, seed),
+                    "audio_session_split_labelled_clips": float(np.mean(labelled_only)),
+                    "note": "both scored on labelled clips only; the difference is what session leakage adds"},
+        "eval": _eval_scores(meta, {"audio": x_audio, "audio_meta": x_both}, y, list(info["cities"]["dev"])),
+        "long_range_pair": {"classes": LONG_RANGE_EFFECT["classes"], "audio_session_split": float(np.mean(pair_acc)),
+                            "folds": [round(a, 4) for a in pair_acc], "chance": 0.5},
+        "metadata_bayes_macro": info["effect_sizes"]["metadata_bayes"]["city_and_hour"]["macro_accuracy"],
+        "chance": 1.0 / len(CLASSES),
+    }
+
+
+def _features(out: Path, info: dict) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Every clip (development and evaluation) with its true class, the audio proxy and the metadata features."""
     truth = load_truth(out)
     dev = pd.read_csv(out / "dev_metadata.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     ev = pd.read_csv(out / "eval_metadata.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     meta = pd.concat([dev, ev], ignore_index=True).drop(columns="scene_label")
     meta = meta.merge(truth, on="filename", validate="1:1")
-    cities = list(info["cities"]["dev"])
     x_audio = logmel_stats([out / "audio" / f"{f}.wav" for f in meta.filename], int(info["sample_rate"]))
-    x_meta = metadata_features(meta.location, meta.record_time, cities)
-    x_both = np.concatenate([x_audio, x_meta], axis=1)
-    y = meta.scene_label.map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    x_meta = metadata_features(meta.location, meta.record_time, list(info["cities"]["dev"]))
+    return meta, x_audio, x_meta
+
+
+def _session_folds(meta: pd.DataFrame, x_audio: np.ndarray, x_meta: np.ndarray, x_both: np.ndarray, y: np.ndarray,
+                   folds: int, seed: int) -> tuple[dict[str, list[float]], list[float], list[float]]:
+    """Session-grouped folds of the development clips: each proxy's macro accuracy, the audio proxy on
+    labelled test clips only (to compare with the leaky split), and on the long-range pair alone (chance 50 %)."""
     split = meta.split.to_numpy()
     is_dev, lab = split != "eval", split == "labelled"
-    rng = np.random.default_rng(seed)
-
-    res: dict[str, list[float]] = {"audio": [], "audio_meta": [], "meta": []}
     pair = np.isin(meta.scene_label.to_numpy(), LONG_RANGE_EFFECT["classes"])
-    pair_acc: list[float] = []  # the audio proxy trained and scored on the long-range pair alone (chance: 50 %)
-    labelled_only: list[float] = []  # the same folds scored on labelled test clips, to compare with the leaky split
+    res: dict[str, list[float]] = {"audio": [], "audio_meta": [], "meta": []}
+    pair_acc: list[float] = []
+    labelled_only: list[float] = []
     for test in _folds(meta.session.to_numpy()[is_dev], folds, seed):
         test_mask = np.zeros(len(meta), bool)
         test_mask[np.flatnonzero(is_dev)[test]] = True
@@ -122,40 +147,35 @@ def _calibrate(out: Path, folds: int, seed: int) -> dict:
         pair_train, pair_test = train_mask & pair, test_mask & pair
         if pair_train.any() and pair_test.any():
             pair_acc.append(macro_accuracy(y[pair_test], fit_predict(x_audio[pair_train], y[pair_train], x_audio[pair_test])))
+    return res, labelled_only, pair_acc
 
-    # the leaky split: labelled clips in k random folds regardless of session
+
+def _leaky_split(x_audio: np.ndarray, y: np.ndarray, lab: np.ndarray, folds: int, seed: int) -> float:
+    """The leaky split: labelled clips in k random folds regardless of session."""
+    rng = np.random.default_rng(seed)
     leaky = []
     lab_idx = rng.permutation(np.flatnonzero(lab))
     for part in np.array_split(lab_idx, folds):
         train = np.setdiff1d(lab_idx, part)
         leaky.append(macro_accuracy(y[part], fit_predict(x_audio[train], y[train], x_audio[part])))
+    return float(np.mean(leaky))
 
-    is_eval = split == "eval"
+
+def _eval_scores(meta: pd.DataFrame, proxies: dict[str, np.ndarray], y: np.ndarray, cities: list[str]) -> dict:
+    """Each proxy trained on all labelled clips, scored on the evaluation clips (seen and unseen cities apart)."""
+    split = meta.split.to_numpy()
+    lab, is_eval = split == "labelled", split == "eval"
     unseen = is_eval & ~meta.location.isin(cities).to_numpy()
     seen = is_eval & ~unseen
-    out_eval = {}
-    for name, x in (("audio", x_audio), ("audio_meta", x_both)):
+    out = {}
+    for name, x in proxies.items():
         pred = fit_predict(x[lab], y[lab], x[is_eval])
-        out_eval[name] = {
+        out[name] = {
             "all": macro_accuracy(y[is_eval], pred),
             "seen_cities": macro_accuracy(y[seen], pred[seen[is_eval]]) if seen.any() else math.nan,
             "unseen_cities": macro_accuracy(y[unseen], pred[unseen[is_eval]]) if unseen.any() else math.nan,
         }
-    summary = {
-        "corpus": {"preset": info["preset"], "seed": info["seed"], "dir": str(out)},
-        "proxy": "log-mel mean+std per band (64 mels, n_fft 1024, win 640, hop 320) -> multinomial logistic regression",
-        "session_split": {name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "folds": [round(a, 4) for a in v]}
-                          for name, v in res.items()},
-        "leakage": {"audio_random_clip_split": float(np.mean(leaky)),
-                    "audio_session_split_labelled_clips": float(np.mean(labelled_only)),
-                    "note": "both scored on labelled clips only; the difference is what session leakage adds"},
-        "eval": out_eval,
-        "long_range_pair": {"classes": LONG_RANGE_EFFECT["classes"], "audio_session_split": float(np.mean(pair_acc)),
-                            "folds": [round(a, 4) for a in pair_acc], "chance": 0.5},
-        "metadata_bayes_macro": info["effect_sizes"]["metadata_bayes"]["city_and_hour"]["macro_accuracy"],
-        "chance": 1.0 / len(CLASSES),
-    }
-    return summary
+    return out
 
 
 def _pct(x: float) -> str:
