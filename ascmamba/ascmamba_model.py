@@ -272,7 +272,7 @@ VARIANTS: dict[str, dict] = {
 }
 VARIANT_PRESETS = ("tiny", "base")
 
-# Parameter counts of the default builds (10 classes, 8 cities), checked by tests/test_models.py.
+# Parameter counts of the default builds (10 classes, 8 cities), checked by tests/ascmamba/test_models.py.
 EXPECTED_PARAMS: dict[str, int] = {
     "ascmamba_tiny": 24_986,
     "ascmamba_small": 190_666,

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(2)
+from tests.support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(2)
 
 
 @pytest.fixture(scope="session")

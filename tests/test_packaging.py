@@ -6,7 +6,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from conftest import REPO
+from tests.support import REPO
 
 from harness.cli import build_parser, main
 

@@ -21,11 +21,11 @@ from harness.tune.results import FINISHED, STOPPED
 from reports.build import build_report
 from harness.tune.search import DefineByRun, PruningOptunaSearch
 from harness.tune.space import build_space
-from processes import kill_group
+from tests.support import REPO
+from tests.support.processes import kill_group
 
 pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
 
-REPO = Path(__file__).resolve().parents[1]
 
 SPACE = {
     "metric": "val/best_macro_acc", "mode": "max", "seed": 0,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO
+from tests.support import REPO
 
 from harness.install_check import installed_version, locked_pins
 

@@ -1,6 +1,9 @@
 """Listening TCP sockets of a process tree, from /proc (Linux)."""
 from __future__ import annotations
-import os, socket, struct
+
+import os
+import socket
+
 
 def _descendants(root: int) -> set[int]:
     children: dict[int, list[int]] = {}

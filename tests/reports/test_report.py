@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ablation_fixture import micro_ablation
+from tests.support.ablation_fixture import micro_ablation
 
 
 @pytest.mark.slow

@@ -23,11 +23,11 @@ import yaml
 
 from harness.local_cluster import LOOPBACK, loopback_cluster
 from harness.tune.results import FINISHED
-from processes import kill_group
+from tests.support import REPO
+from tests.support.processes import kill_group
 
 pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
 
-REPO = Path(__file__).resolve().parents[1]
 
 SPACE = {
     "metric": "val/best_macro_acc", "mode": "max", "seed": 0,

@@ -23,9 +23,9 @@ import soundfile as sf
 import yaml
 
 from harness.tune.results import ENDED, FINISHED, INTERRUPTED, STOPPED
-from processes import kill_group
+from tests.support import REPO
+from tests.support.processes import kill_group
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def ascbench(*args: str, preexec=None, timeout: float = 300, env: dict | None = None,
@@ -692,7 +692,7 @@ def test_processes_started_together_on_an_empty_cache_all_succeed_with_one_entry
 
 # ------------------------------------------------------------ Also: Ray on loopback only
 def test_local_ray_runtime_listens_on_loopback_only(ray_runtime):
-    from listening import listening_addresses
+    from tests.support.listening import listening_addresses
 
     if not Path("/proc/net/tcp").exists():
         pytest.skip("reads listening sockets from /proc (Linux)")
