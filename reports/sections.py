@@ -197,70 +197,85 @@ def ablation_section(res: AblationResults, out: Path) -> str:
         return "\n".join(lines + ["No finished runs yet."])
     table, legend = ablation_table(res)
     summary = res.summary()
-    seconds = float(res.runs["clip_seconds"].iloc[0])
     where = {"test": "test", "val": "validation"}.get(res.evaluated_on, "test or validation")
     lines += [protocol_paragraph(res), "", "### Ablation table", "", markdown_table(table), "", legend, ""]
     path = figures.ablation_bars(summary, res.base, out / f"ablation_{name}_bars.png", where)
     lines += [_fig(path, out, "ablation bars"), ""]
-    # baselines with params and MACs
     base_rows = summary[summary["kind"].isin(["base", "baseline"])]
+    lines += _baselines_block(res, summary, base_rows, out, where)
+    lines += _per_class_and_city_block(res, summary, list(base_rows["arm"]), out, where)
+    lines += _confusion_block(res, summary, out)
+    return "\n".join(lines)
+
+
+def _baselines_block(res: AblationResults, summary: pd.DataFrame, base_rows: pd.DataFrame, out: Path,
+                     where: str) -> list[str]:
+    """Base and baselines with accuracy, parameters and MACs, and the accuracy-vs-MACs figure."""
+    name = res.manifest["name"]
+    seconds = float(res.runs["clip_seconds"].iloc[0])
     models = res.runs.drop_duplicates("arm").set_index("arm")["model"]
-    lines += ["### Baselines: accuracy, parameters and compute", "",
-              markdown_table(pd.DataFrame({
-                  "arm": base_rows["arm"], "model": base_rows["arm"].map(models), "n seeds": base_rows["n"],
-                  f"{where} macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(base_rows["mean"], base_rows["std"])],
-                  "val macro acc % (selection)": [pct(res.runs.loc[res.runs["arm"] == a, "val_macro_acc"].astype(float).mean())
-                                                  for a in base_rows["arm"]],
-                  "params": base_rows["params"].map(human), f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
-              "", f"MACs counted on one clip of {seconds:g} s at each model's front end, selective scan and attention "
-              "included (ascmamba.complexity); ± is the standard deviation over seeds.", ""]
+    lines = ["### Baselines: accuracy, parameters and compute", "",
+             markdown_table(pd.DataFrame({
+                 "arm": base_rows["arm"], "model": base_rows["arm"].map(models), "n seeds": base_rows["n"],
+                 f"{where} macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}"
+                                                      for m, s in zip(base_rows["mean"], base_rows["std"], strict=True)],
+                 "val macro acc % (selection)": [pct(res.runs.loc[res.runs["arm"] == a, "val_macro_acc"].astype(float).mean())
+                                                 for a in base_rows["arm"]],
+                 "params": base_rows["params"].map(human), f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
+             "", f"MACs counted on one clip of {seconds:g} s at each model's front end, selective scan and attention "
+             "included (ascmamba.complexity); ± is the standard deviation over seeds.", ""]
     path = figures.accuracy_vs_macs(summary, seconds, out / f"ablation_{name}_pareto.png", where)
-    lines += [_fig(path, out, "accuracy vs MACs"), ""]
-    # per class and per city for base and baselines
-    arms = list(base_rows["arm"])
+    return lines + [_fig(path, out, "accuracy vs MACs"), ""]
+
+
+def _per_class_and_city_block(res: AblationResults, summary: pd.DataFrame, arms: list[str], out: Path,
+                              where: str) -> list[str]:
+    """Per-class and per-city accuracy of the base and the baselines, seen and unseen cities apart."""
     pc_rows, city_rows = [], []
     for arm in arms:
         reports = _mean_reports(res, arm)
         classes = list(reports[0]["per_class_acc"])
         pc_rows.append({"arm": arm, **{c: np.nanmean([np.nan if r["per_class_acc"][c] is None else r["per_class_acc"][c]
                                                        for r in reports]) for c in classes}})
-        cities = sorted({c for r in reports for c in r.get("per_city", {})})
-        for city in cities:
+        for city in sorted({c for r in reports for c in r.get("per_city", {})}):
             vals = [r["per_city"][city] for r in reports if city in r.get("per_city", {})]
             city_rows.append({"arm": arm, "city": city, "seen": bool(vals[0]["seen"]),
                               "macro_acc": float(np.nanmean([v["macro_acc"] for v in vals])),
                               "n": int(sum(v["n"] for v in vals)), "seeds": len(vals)})
     pc = pd.DataFrame(pc_rows)
-    lines += ["### Per-class accuracy (%)", "",
-              f"Mean over seeds of each class's {where} accuracy (n = {int(summary['n'].max())} seeds).", "",
-              markdown_table(pc.assign(**{c: pc[c].map(pct) for c in pc.columns if c != "arm"})), ""]
-    if city_rows:
-        cdf = pd.DataFrame(city_rows)
-        seen_cols = []
-        for arm in arms:
-            rs = res.runs[res.runs["arm"] == arm]
-            seen_cols.append({"arm": arm, "seen cities %": pct(rs["seen_macro_acc"].astype(float).mean()),
-                              "unseen cities %": pct(rs["unseen_macro_acc"].astype(float).mean())
-                              if rs["unseen_macro_acc"].notna().any() else f"– (none in {where})"})
-        lines += ["### Per-city accuracy (seen vs unseen cities)", "",
-                  f"Macro accuracy per {where} city, mean over seeds; n = {where} clips summed over seeds. "
-                  "Unseen = a city with no training clips.", "",
-                  markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct)).rename(columns={"macro_acc": "macro acc %"})),
-                  "", markdown_table(pd.DataFrame(seen_cols)), ""]
-        path = figures.per_city(cdf, out / f"ablation_{name}_cities.png", where)
-        lines += [_fig(path, out, "per-city accuracy"), ""]
-    # best model's confusion matrix
+    lines = ["### Per-class accuracy (%)", "",
+             f"Mean over seeds of each class's {where} accuracy (n = {int(summary['n'].max())} seeds).", "",
+             markdown_table(pc.assign(**{c: pc[c].map(pct) for c in pc.columns if c != "arm"})), ""]
+    if not city_rows:
+        return lines
+    cdf = pd.DataFrame(city_rows)
+    seen_cols = []
+    for arm in arms:
+        rs = res.runs[res.runs["arm"] == arm]
+        seen_cols.append({"arm": arm, "seen cities %": pct(rs["seen_macro_acc"].astype(float).mean()),
+                          "unseen cities %": pct(rs["unseen_macro_acc"].astype(float).mean())
+                          if rs["unseen_macro_acc"].notna().any() else f"– (none in {where})"})
+    lines += ["### Per-city accuracy (seen vs unseen cities)", "",
+              f"Macro accuracy per {where} city, mean over seeds; n = {where} clips summed over seeds. "
+              "Unseen = a city with no training clips.", "",
+              markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct)).rename(columns={"macro_acc": "macro acc %"})),
+              "", markdown_table(pd.DataFrame(seen_cols)), ""]
+    path = figures.per_city(cdf, out / f"ablation_{res.manifest['name']}_cities.png", where)
+    return lines + [_fig(path, out, "per-city accuracy"), ""]
+
+
+def _confusion_block(res: AblationResults, summary: pd.DataFrame, out: Path) -> list[str]:
+    """The confusion matrix of the best arm's best seed."""
     best_arm = summary.sort_values("mean", ascending=False).iloc[0]["arm"]
     runs = res.runs[res.runs["arm"] == best_arm].sort_values("macro_acc", ascending=False).iloc[0]
     final = res.records[runs["hash"]]["final"]
     val = final[headline_split(final)]
     title = f"{best_arm}, seed {runs['seed']}: macro acc {pct(val['macro_acc'])}% (n={val['n']} clips)"
     path = figures.confusion(np.array(val["confusion"]), list(val["per_class_acc"]), title,
-                             out / f"ablation_{name}_confusion.png")
-    lines += ["### Best model's confusion matrix", "",
-              f"The best arm by mean (`{best_arm}`), its best seed; cells: clip counts, colour: % of the true class.",
-              "", _fig(path, out, "confusion matrix"), ""]
-    return "\n".join(lines)
+                             out / f"ablation_{res.manifest['name']}_confusion.png")
+    return ["### Best model's confusion matrix", "",
+            f"The best arm by mean (`{best_arm}`), its best seed; cells: clip counts, colour: % of the true class.",
+            "", _fig(path, out, "confusion matrix"), ""]
 
 
 def _strategy_of(space: dict) -> dict[str, str]:
