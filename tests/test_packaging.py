@@ -19,7 +19,7 @@ def test_wheel_contains_packages_and_data(tmp_path):
     (wheel,) = tmp_path.glob("ascbench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
-        "ascmamba/ssm/chunked.py", "ascmamba/baselines/cpmobile.py", "harness/cli.py",
+        "ascmamba/ssm/chunked.py", "ascmamba/baselines/cpmobile.py", "harness/cli/__init__.py",
         "harness/data/apsipa2025/APSIPA2025_GC_ASC_dev_metadata.csv", "harness/data/apsipa2025/LICENSE",
     ):
         assert required in names, required

@@ -138,13 +138,16 @@ def synthetic_root(cfg: DataConfig) -> Path:
     return base / "synthetic" / f"{cfg.preset}-seed{cfg.synth_seed}-v{SYNTH_FORMAT_VERSION}"
 
 
-def _front_end(cfg: DataConfig, model_front_end: FrontEnd | None) -> FrontEnd:
-    """The front end a run uses: the config's if it names one; with `auto`, 16k for the synthetic
-    corpus (its audio is 16 kHz) and otherwise the one the model declares in the registry."""
+def resolve_front_end(cfg: DataConfig, declared: FrontEnd | None) -> FrontEnd:
+    """The front end a run trains on, as timm resolves a model's data config: the one the model
+    declares in the registry (`declared`) unless `data.front_end` names another. The synthetic
+    corpus is 16 kHz audio, so there `auto` is `16k` for every model: the declared 44.1 and 32 kHz
+    front ends would only resample it up and leave their mel bands above 8 kHz empty. Training,
+    the feature cache, MAC counts and `ascbench models` all ask this one function."""
     name = cfg.front_end
     if name == "auto":
-        if cfg.source != "synthetic" and model_front_end is not None:
-            return model_front_end
+        if cfg.source != "synthetic" and declared is not None:
+            return declared
         name = "16k" if cfg.source == "synthetic" else "apsipa"
     if name not in FRONT_ENDS:
         raise UserError(f"data.front_end {cfg.front_end!r} is not one of: auto, {', '.join(FRONT_ENDS)}")
@@ -173,7 +176,7 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
 
 def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
                  model_front_end: FrontEnd | None = None) -> PreparedData:
-    """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `_front_end`)."""
+    """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `resolve_front_end`)."""
     corpus, seconds, truth = load_corpus(cfg, progress)
     corpus, test_source = attach_test(corpus, cfg, synthetic_test_corpus(cfg, corpus, truth))
     probe = probe_audio(corpus, cfg.on_bad_audio, seconds)
@@ -182,7 +185,7 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
     split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))
     train_side = corpus.clips["clip_id"].isin(split.train + split.unlabelled)
     vocabulary = CityVocabulary(corpus.clips.loc[train_side, "location"])
-    front_end = _front_end(cfg, model_front_end)
+    front_end = resolve_front_end(cfg, model_front_end)
     cache = FeatureCache(cfg.cache_dir)
     features = cache.get_or_build(
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(), FeatureSpec(front_end, seconds),

@@ -60,18 +60,6 @@ def space_from_canonical(doc: dict, source: str) -> Space:
                  base=doc["base"], search=tuple(dists))
 
 
-def data_overrides(metadata: str | None, audio_dir: str | None, source: str | None) -> dict[str, Any]:
-    if not (metadata or audio_dir or source):
-        return {}
-    if bool(metadata) != bool(audio_dir):
-        raise UserError("--metadata and --audio-dir go together")
-    source = source or "apsipa"
-    out: dict[str, Any] = {"data.source": source, "data.metadata": metadata, "data.audio_dir": audio_dir}
-    if source == "apsipa":
-        out.update({"data.front_end": "apsipa", "data.seconds": 10.0})
-    return out
-
-
 def _quiet(verbose: bool) -> None:
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)

@@ -9,7 +9,7 @@ from scipy.signal import windows
 from ascmamba import APSIPA_FRONT_END, DCASE_FRONT_END, FRONT_END_16K, FrontEnd, create_model, get_spec
 from ascmamba.complexity import model_complexity
 from harness.data.features import log_mel
-from harness.data.prepare import DataConfig, _front_end
+from harness.data.prepare import DataConfig, resolve_front_end
 
 
 def _slaney_hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -82,7 +82,7 @@ def test_cpmobile_declares_the_dcase_front_end_with_its_published_size():
     ("dcase", "apsipa", "cpmobile", APSIPA_FRONT_END),       # the config overrides it
 ])
 def test_a_run_uses_the_models_front_end_unless_the_config_names_one(source, configured, model, expected):
-    assert _front_end(DataConfig(source=source, front_end=configured), get_spec(model).front_end) == expected
+    assert resolve_front_end(DataConfig(source=source, front_end=configured), get_spec(model).front_end) == expected
 
 
 def test_every_model_runs_on_its_declared_front_end():

@@ -5,10 +5,7 @@ import argparse
 import os
 import shlex
 
-
-def default_storage() -> str:
-    """Same default as `ascbench tune` (harness/tune/storage.py): $ASCBENCH_RUNS or ./runs."""
-    return os.environ.get("ASCBENCH_RUNS", "runs")
+from .options import add_command, add_quiet, add_storage_argument, storage
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -21,21 +18,20 @@ def resume_command(args: argparse.Namespace) -> str:
     return " ".join(parts + [shlex.quote(o) for o in args.overrides])
 
 
-def cmd_ablate(args: argparse.Namespace) -> int:
-    from .ablate.execute import run_ablation
-    from .ablate.grid import load_grid, resolve_from_tune
-    from .ablate.results import load_ablation
-    from .ablate.tables import format_tables
+def run(args: argparse.Namespace) -> int:
+    from ..ablate.execute import run_ablation
+    from ..ablate.grid import load_grid, resolve_from_tune
+    from ..ablate.results import load_ablation
+    from ..ablate.tables import format_tables
 
-    storage = args.storage or default_storage()
-    tuned = resolve_from_tune(args.from_tune, storage) if args.from_tune else None
+    runs = storage(args)
+    tuned = resolve_from_tune(args.from_tune, runs) if args.from_tune else None
     grid = load_grid(args.config, from_tune_config=tuned, seeds=args.seeds, cli_overrides=args.overrides)
-    manifest = run_ablation(grid, storage, name=args.name, address=args.address, resume=args.resume,
+    manifest = run_ablation(grid, runs, name=args.name, address=args.address, resume=args.resume,
                             progress=not args.quiet)
     session = manifest["sessions"][-1]
-    root = os.path.join(storage, args.name or grid.name)
-    results = load_ablation(root)
-    print(format_tables(results))
+    root = os.path.join(runs, args.name or grid.name)
+    print(format_tables(load_ablation(root)))
     print(f"\n{session['planned']} runs planned, {session['skipped']} already done, {session['ran']} ran now "
           f"in {session['wall_s']:.0f} s; results in {root}")
     for line in session["errors"]:
@@ -50,19 +46,18 @@ def cmd_ablate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_ablate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "ablate", help="Run an ablation grid (variants x seeds, and baselines) on Ray, paired by seed.",
-        description="Every (variant, seed) of the grid is one Ray run identified by the hash of its resolved "
-                    "config; finished runs are skipped, so re-running only does what is missing. Extra "
-                    "key=value arguments override every run (e.g. train.epochs=4 data.preset=micro).")
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "ablate", "Run an ablation grid (variants x seeds, and baselines) on Ray, paired by seed.", run,
+        "Every (variant, seed) of the grid is one Ray run identified by the hash of its resolved "
+        "config; finished runs are skipped, so re-running only does what is missing. Extra "
+        "key=value arguments override every run (e.g. train.epochs=4 data.preset=micro).")
     p.add_argument("--config", required=True, help="ablation grid YAML (e.g. search_spaces/ablation.yaml)")
     p.add_argument("--from-tune", metavar="NAME_OR_DIR", help="use this tune run's best_config.yaml as the base")
     p.add_argument("--seeds", type=int, help="use seeds 0..N-1 instead of the grid's")
-    p.add_argument("--storage", help="where ablation and tune runs live (default $ASCBENCH_RUNS or ./runs)")
+    add_storage_argument(p, "ablation and tune runs")
     p.add_argument("--name", help="ablation folder name under --storage (default: the grid's name)")
     p.add_argument("--address", help="Ray cluster address (default: a local Ray)")
     p.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_quiet(p, "no progress output")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides for every run")
-    p.set_defaults(func=cmd_ablate)

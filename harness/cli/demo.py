@@ -7,8 +7,11 @@ same command a user would type, so the demo exercises exactly the public CLI.
 """
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
+
+from .options import add_command
 
 
 def demo_steps(root: Path) -> list[tuple[str, list[str]]]:
@@ -24,10 +27,10 @@ def demo_steps(root: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def run_demo(root: str | Path = "runs/demo") -> int:
-    from .cli import main
+def run(args: argparse.Namespace) -> int:
+    from . import main
 
-    root = Path(root)
+    root = Path(args.out)
     start = time.perf_counter()
     for title, argv in demo_steps(root):
         print(f"\n== {title}: ascbench {' '.join(argv)} ==", flush=True)
@@ -37,3 +40,8 @@ def run_demo(root: str | Path = "runs/demo") -> int:
             return rc
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; report: {root / 'report' / 'REPORT.md'}")
     return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", run)
+    p.add_argument("--out", default="runs/demo", help="where the runs and the report go (default runs/demo)")

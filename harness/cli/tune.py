@@ -1,36 +1,40 @@
-"""`ascbench tune`: argparse for the tuning driver in `harness.tune.run`."""
+"""`ascbench tune`: the options of the tuning driver (`harness.tune.run`)."""
 from __future__ import annotations
 
 import argparse
 
-from ..data_cli import add_data_arguments, test_data_overrides
 from ..errors import UserError
+from .options import (
+    add_command,
+    add_data_arguments,
+    add_storage_argument,
+    data_overrides,
+)
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    from .run import TuneOptions, data_overrides, run_tune
-    from .space import parse_overrides
+def run(args: argparse.Namespace) -> int:
+    from ..tune.run import TuneOptions, run_tune
+    from ..tune.space import parse_overrides
 
     if args.confirm_top < 0 or args.confirm_seeds < 0:
         raise UserError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
     overrides = parse_overrides(list(args.overrides))
-    overrides.update(data_overrides(args.metadata, args.audio_dir, args.source))
-    overrides.update(test_data_overrides(args))
+    overrides.update(data_overrides(args))
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
                        address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
                        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)
     return run_tune(opts)
 
 
-def add_tune_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "tune", help="Search hyperparameters with Ray Tune (ASHA + Optuna TPE); resumable, local or on a cluster.",
-        description="Run a search space (YAML) with ASHA early stopping and a seeded Optuna TPE searcher. Writes "
-                    "results.parquet/.csv and best_config.yaml into STORAGE/NAME. Extra key=value arguments fix "
-                    "config keys on top of the space's base (e.g. data.preset=micro).")
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "tune", "Search hyperparameters with Ray Tune (ASHA + Optuna TPE); resumable, local or on a cluster.", run,
+        "Run a search space (YAML) with ASHA early stopping and a seeded Optuna TPE searcher. Writes "
+        "results.parquet/.csv and best_config.yaml into STORAGE/NAME. Extra key=value arguments fix "
+        "config keys on top of the space's base (e.g. data.preset=micro).")
     p.add_argument("--space", help="search-space YAML, or a shipped name (quick, ascmamba, cpmobile, ...)")
     p.add_argument("--name", help="experiment name (default: <space>-<timestamp>); needed with --resume")
-    p.add_argument("--storage", help="where experiments live: a local folder (default ./runs) or a URI Ray accepts")
+    add_storage_argument(p, "experiments (a local folder or a URI Ray accepts)")
     p.add_argument("--samples", type=int, help="number of trials (overrides the space's budget.samples)")
     p.add_argument("--address", help="join a Ray cluster (auto or HOST:PORT) instead of starting a local runtime")
     p.add_argument("--resume", action="store_true", help="continue the experiment --name after a crash or Ctrl-C")
@@ -42,4 +46,3 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     add_data_arguments(p)
     p.add_argument("-v", "--verbose", action="store_true", help="Ray's own logs and progress as well")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="fixed config overrides")
-    p.set_defaults(func=cmd_tune)
