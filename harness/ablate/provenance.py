@@ -1,45 +1,39 @@
 """What a report must say about where numbers came from: versions, commit, hardware.
 
-The git commit is read from .git files, not by running git, so it works in any
-environment where the checkout is present and says "unknown" otherwise.
+The commit is asked of git itself (`git describe --always --dirty`, so uncommitted changes are
+visible and worktrees work); "unknown" where there is no git or no checkout. Versions come from
+the installed distributions' metadata, without importing the packages.
 """
 from __future__ import annotations
 
 import os
 import platform
 import socket
+import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+PACKAGES = ("torch", "ray", "optuna", "numpy", "scipy", "statsmodels", "pandas")
 
 
 def git_commit(repo: Path = REPO) -> str:
-    git = repo / ".git"
+    """The checked-out commit, `-dirty` when the working tree differs from it."""
     try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head[5:]
-        ref_file = git / ref
-        if ref_file.is_file():
-            return ref_file.read_text().strip()
-        packed = git / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split()[0]
-    except OSError:
-        pass
-    return "unknown"
+        out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty", "--abbrev=40"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 
 
 def versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
-    for name in ("torch", "ray", "optuna", "numpy", "scipy", "statsmodels", "pandas"):
+    for name in PACKAGES:
         try:
-            out[name] = __import__(name).__version__
-        except Exception:  # pragma: no cover - optional in some environments
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
             out[name] = "absent"
     return out
 
@@ -47,7 +41,8 @@ def versions() -> dict[str, str]:
 def hardware() -> dict:
     import torch
 
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    gpus = ([torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available() else [])
     return {
         "host": socket.gethostname(),
         "platform": platform.platform(),
