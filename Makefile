@@ -20,7 +20,7 @@ WHEELHOUSE ?=
 OFFLINE = $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE))
 LATEST := build/latest-venv
 
-.PHONY: install install-system-torch wheelhouse demo test bench-scan gpu-check lock lock-check check-latest clean
+.PHONY: install install-system-torch wheelhouse demo test lint bench-scan gpu-check lock lock-check check-latest clean
 
 # A venv made by `make install-system-torch` sees the machine's torch: it takes the lock without
 # torch, torchaudio and their CUDA stack, which the install check then holds to pyproject's ranges.
@@ -51,8 +51,14 @@ wheelhouse:
 demo: $(STAMP)
 	$(BIN)/ascbench demo
 
+# ruff first (the rule set is in pyproject.toml: complexity <= 15 among others), then every test;
+# the slowest are listed at the end so a new slow test is seen and marked.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 bench-scan: $(STAMP)
 	$(BIN)/ascbench bench scan
