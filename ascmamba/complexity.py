@@ -19,7 +19,7 @@ from .frontend import FrontEnd
 from .interface import ASCModel, MetaContext
 from .metadata import TIME_FEATURES
 
-_ACTIVE: ContextVar["MacCounter | None"] = ContextVar("ascmamba_mac_counter", default=None)
+_ACTIVE: ContextVar[MacCounter | None] = ContextVar("ascmamba_mac_counter", default=None)
 
 
 def add_macs(count: int, kind: str = "other") -> None:

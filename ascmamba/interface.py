@@ -35,11 +35,11 @@ class MetaContext:
         if self.city.shape[0] != self.time.shape[0]:
             raise ValueError("MetaContext.city and MetaContext.time disagree on the batch size")
 
-    def to(self, device: torch.device | str) -> "MetaContext":
+    def to(self, device: torch.device | str) -> MetaContext:
         return MetaContext(self.city.to(device), self.time.to(device))
 
     @classmethod
-    def unknown(cls, batch: int, device: torch.device | str | None = None) -> "MetaContext":
+    def unknown(cls, batch: int, device: torch.device | str | None = None) -> MetaContext:
         """A context that carries no information: unknown city, all-zero time."""
         return cls(
             torch.full((batch,), UNKNOWN_CITY, dtype=torch.long, device=device),

@@ -72,7 +72,7 @@ def fused_scan(mixers: list[MambaMixer], inputs: list[torch.Tensor]) -> list[tor
     own B and C group) computes exactly what separate scans compute, with one time-sequential
     pass instead of one per mixer: on the CPU the per-step overhead, not arithmetic, dominates.
     """
-    parts = [m.scan_inputs(x) for m, x in zip(mixers, inputs)]
+    parts = [m.scan_inputs(x) for m, x in zip(mixers, inputs, strict=True)]
     stacked = {k: torch.cat([p[k] for p in parts], dim=0 if parts[0][k].dim() <= 2 else 1)
                for k in ("u", "delta", "A", "D", "z", "delta_bias")}
     for k in ("B", "C"):
@@ -81,7 +81,7 @@ def fused_scan(mixers: list[MambaMixer], inputs: list[torch.Tensor]) -> list[tor
     for m in mixers:
         add_macs(scan_macs(batch, m.d_inner, length, m.d_state), "scan")
     y = selective_scan(**stacked, delta_softplus=True, backend=mixers[0].scan_backend)
-    return [m.out_proj(part.transpose(1, 2)) for m, part in zip(mixers, y.split([m.d_inner for m in mixers], dim=1))]
+    return [m.out_proj(part.transpose(1, 2)) for m, part in zip(mixers, y.split([m.d_inner for m in mixers], dim=1), strict=True)]
 
 
 class BiMamba(nn.Module):

@@ -6,9 +6,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from tests.support import REPO
-
 from harness.cli import build_parser, main
+from tests.support import REPO
 
 
 def test_wheel_contains_packages_and_data(tmp_path):

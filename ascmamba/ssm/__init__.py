@@ -6,7 +6,7 @@ pure-PyTorch chunked backend; the sequential reference is kept as the test oracl
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

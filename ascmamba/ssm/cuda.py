@@ -2,8 +2,8 @@
 cannot even be imported without its compiled extension, so every use is guarded."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import torch
 from torch import Tensor

@@ -65,7 +65,7 @@ def selective_scan_reference(
 
     h = u.new_zeros(u.shape[0], d_inner, A.shape[1])
     ys = []
-    for dA, dBu, c in zip(deltaA.unbind(0), deltaB_u.unbind(0), C_steps):
+    for dA, dBu, c in zip(deltaA.unbind(0), deltaB_u.unbind(0), C_steps, strict=True):
         h = dA * h + dBu
         ys.append((h * c).sum(-1))
     y = torch.stack(ys, dim=-1)  # (b, d, L)

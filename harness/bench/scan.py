@@ -292,7 +292,7 @@ def format_scan_table(result: dict) -> str:
                 cells.append(f"{r['fwd_bwd']:.1f}x (fwd {r['fwd']:.1f}x)" if r else "-")
         table.append(cells)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in table]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in table]
     h = result.get("headline")
     if h:
         parts = [f"headline: {h['method']} forward+backward at L={h['L']}: {h['fwd_bwd_ms']:.1f} ms"]

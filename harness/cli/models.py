@@ -70,7 +70,7 @@ def format_registry_table(df: pd.DataFrame) -> str:
         "of which scan": df["scan_macs"].map(lambda m: f"{m / 1e6:,.1f}" if m else "-"),
         "metadata": df["metadata"].map({True: "yes", False: "no"}),
         "front end (trains)": df["front_end"],
-        "declared": [d if d != t else "same" for d, t in zip(df["declared_front_end"], df["front_end"])],
+        "declared": [d if d != t else "same" for d, t in zip(df["declared_front_end"], df["front_end"], strict=True)],
     })
     return shown.to_string(index=False)
 

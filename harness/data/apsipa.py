@@ -115,7 +115,7 @@ def resolve_audio(filenames: list[str], rows: list[int], audio_dir: Path, csv_pa
     wavs = _wav_names(audio_dir)
     exact = set(wavs)
     paths = []
-    for name, row in zip(filenames, rows):
+    for name, row in zip(filenames, rows, strict=True):
         if f"{name}.wav" in exact:
             paths.append(str(audio_dir / f"{name}.wav"))
             continue

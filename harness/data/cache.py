@@ -127,7 +127,7 @@ class FeatureCache:
 
     def key(self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec) -> str:
         h = hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode())
-        for clip_id, digest in zip(clip_ids, self._digests(paths)):
+        for clip_id, digest in zip(clip_ids, self._digests(paths), strict=True):
             h.update(f"{clip_id}\0{digest}\n".encode())
         return h.hexdigest()[:24]
 

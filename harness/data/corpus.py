@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ascmamba.metadata import CityVocabulary, TIME_FEATURES, time_features
+from ascmamba.metadata import TIME_FEATURES, CityVocabulary, time_features
 
 from ..errors import UserError
 

@@ -32,7 +32,7 @@ class Split:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Split":
+    def from_dict(cls, d: dict) -> Split:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

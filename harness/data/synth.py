@@ -315,7 +315,7 @@ def plan_procedural(p: SynthPreset, seed: int) -> CorpusPlan:
     df = pd.DataFrame(rows)
     df = _shuffle_within_splits(df, rng)
     eval_cities = sorted(set(df.loc[df.split == "eval", "location"]), key=(dev + unseen).index)
-    return CorpusPlan(p, seed, df, dev, eval_cities, dict(zip(dev, map(float, shares))), priors)
+    return CorpusPlan(p, seed, df, dev, eval_cities, dict(zip(dev, map(float, shares), strict=True)), priors)
 
 
 def _shuffle_within_splits(df: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -347,7 +347,7 @@ def plan_official(p: SynthPreset, seed: int, official_dir: Path = OFFICIAL_DIR) 
     dev = dev.assign(split=np.where(dev.scene_label != "", "labelled", "unlabelled"))
     ev = ev.assign(split="eval")
     allrows = pd.concat([dev, ev], ignore_index=True)
-    keys = list(zip(allrows.location, allrows.record_time))
+    keys = list(zip(allrows.location, allrows.record_time, strict=True))
     index: dict[tuple[str, str], int] = {}
     allrows["session_index"] = [index.setdefault(k, len(index)) for k in keys]
     allrows["session"] = [f"S{i:05d}" for i in allrows.session_index]
@@ -370,7 +370,7 @@ def plan_official(p: SynthPreset, seed: int, official_dir: Path = OFFICIAL_DIR) 
         priors.setdefault(c, generic.copy())
 
     labels = allrows.scene_label.tolist()
-    for i, (s, city) in enumerate(zip(allrows.session_index, allrows.location)):
+    for i, (s, city) in enumerate(zip(allrows.session_index, allrows.location, strict=True)):
         if labels[i]:
             continue
         if s not in session_label:
@@ -570,7 +570,7 @@ def _chunks(rows: pd.DataFrame, size: int) -> list[list[tuple[int, str, str, lis
     sessions = []
     for s, g in rows.groupby("session_index", sort=True):
         sessions.append((int(s), str(g.scene_label.iloc[0]), str(g.location.iloc[0]),
-                         [(int(i), str(f)) for i, f in zip(g.index, g.filename)]))
+                         [(int(i), str(f)) for i, f in zip(g.index, g.filename, strict=True)]))
     out, cur, count = [], [], 0
     for s in sessions:
         cur.append(s)
@@ -638,9 +638,9 @@ def _info(plan: CorpusPlan) -> dict:
         "cities": {"dev": plan.dev_cities, "eval": plan.eval_cities,
                    "unseen_in_eval": [c for c in plan.eval_cities if c not in plan.dev_cities]},
         "city_shares_dev": {c: round(v, 6) for c, v in plan.city_shares.items()},
-        "class_priors": {c: {k: round(float(v), 6) for k, v in zip(CLASSES, pr)} for c, pr in plan.city_priors.items()},
+        "class_priors": {c: {k: round(float(v), 6) for k, v in zip(CLASSES, pr, strict=True)} for c, pr in plan.city_priors.items()},
         "generic_prior": (None if plan.generic_prior is None
-                          else {k: round(float(v), 6) for k, v in zip(CLASSES, plan.generic_prior)}),
+                          else {k: round(float(v), 6) for k, v in zip(CLASSES, plan.generic_prior, strict=True)}),
         "time_of_day": {
             "p_hour_given_class": {c: [round(float(v), 6) for v in tod[k]] for k, c in enumerate(CLASSES)},
             "von_mises_components": {c: [list(x) for x in TIME_OF_DAY[c]] for c in CLASSES},

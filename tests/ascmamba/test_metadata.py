@@ -6,10 +6,15 @@ import pandas as pd
 import pytest
 import torch
 
-from ascmamba.metadata import (
-    TIME_FEATURES, UNKNOWN_CITY, CityVocabulary, MetadataEncoder, time_feature_matrix, time_features,
-)
 from ascmamba.interface import MetaContext
+from ascmamba.metadata import (
+    TIME_FEATURES,
+    UNKNOWN_CITY,
+    CityVocabulary,
+    MetadataEncoder,
+    time_feature_matrix,
+    time_features,
+)
 
 
 @pytest.fixture(scope="module")

@@ -128,7 +128,7 @@ def test_fused_bidirectional_scan_equals_two_scans():
     assert torch.allclose(fused, separate, atol=1e-12)
     g_fused = torch.autograd.grad(fused.square().sum(), [x, *bi.parameters()])
     g_sep = torch.autograd.grad(separate.square().sum(), [x, *bi.parameters()])
-    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g_fused, g_sep))
+    assert all(torch.allclose(a, b, atol=1e-10) for a, b in zip(g_fused, g_sep, strict=True))
 
 
 @pytest.mark.parametrize("head", ["freq_stats", "freq_mean"])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.support import REPO
 
 from harness.install_check import installed_version, locked_pins
+from tests.support import REPO
 
 LOCK = REPO / "requirements" / "lock.txt"
 LOCK_NO_TORCH = REPO / "requirements" / "lock-without-torch.txt"

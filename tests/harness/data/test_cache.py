@@ -7,9 +7,9 @@ import soundfile as sf
 
 from ascmamba.frontend import FRONT_END_16K
 from harness.data import cache as cache_mod
+from harness.data.audio import load_clip
 from harness.data.cache import FeatureCache, FeatureSpec
 from harness.data.features import log_mel
-from harness.data.audio import load_clip
 
 
 @pytest.fixture

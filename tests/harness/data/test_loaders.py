@@ -8,6 +8,7 @@ import soundfile as sf
 from harness.data.apsipa import load_apsipa
 from harness.data.audio import load_clip
 from harness.data.dcase import load_dcase
+from tests.support.audio import write_wav
 
 HEADER = "filename,location,record_time,scene_label\n"
 
@@ -15,12 +16,6 @@ HEADER = "filename,location,record_time,scene_label\n"
 def write_csv(path, rows, bom=True):
     path.write_text(("\ufeff" if bom else "") + HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-def write_wav(path, seconds=1.0, sr=16000, channels=1, freq=440.0):
-    t = np.arange(int(seconds * sr)) / sr
-    x = 0.1 * np.sin(2 * np.pi * freq * t)
-    sf.write(path, np.stack([x] * channels, axis=1) if channels > 1 else x, sr, subtype="PCM_16")
 
 
 @pytest.fixture

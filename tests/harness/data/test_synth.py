@@ -5,6 +5,7 @@ checks that need several full generations.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -16,7 +17,15 @@ from scipy import stats
 
 from harness.data import synth
 from harness.data.synth import (
-    CLASSES, HEADER, PRESETS, SynthPreset, load_info, load_truth, metadata_csv_text, plan_corpus, synthesize,
+    CLASSES,
+    HEADER,
+    PRESETS,
+    SynthPreset,
+    load_info,
+    load_truth,
+    metadata_csv_text,
+    plan_corpus,
+    synthesize,
     write_clips,
 )
 
@@ -367,7 +376,7 @@ def test_cas_plan_gives_each_session_one_class(cas_plan):
 
 def test_presets_are_frozen_and_sized_as_documented():
     tiny, small = PRESETS["tiny"], PRESETS["small"]
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         tiny.clip_seconds = 10.0  # type: ignore[misc]
     assert {p.sample_rate for p in PRESETS.values()} == {16000}
     assert small.clip_seconds == 10.0

@@ -33,7 +33,7 @@ def test_synthetic_test_set_is_the_eval_clips_with_true_classes_and_never_traine
     assert not set(split.test) & set(split.train + split.val + split.unlabelled)
     # the pseudo-label pool holds no test clip and no clip of a test session
     assert not _sessions(data.corpus, split.test) & _sessions(data.corpus, split.unlabelled + split.train + split.val)
-    true = dict(zip(evals["filename"], evals["scene_label"]))
+    true = dict(zip(evals["filename"], evals["scene_label"], strict=True))
     assert all(data.classes[clips.loc[c, "label"]] == true[c] for c in split.test)
     described = data.describe()
     assert described["n_test"] == len(evals) and described["test_cities_unseen"]   # micro has an unseen city
@@ -93,7 +93,7 @@ def test_apsipa_test_csv_is_appended_and_must_be_labelled(micro_data_config, tmp
 
 
 def test_dcase_test_set_is_the_official_evaluation_fold(tmp_path):
-    from test_data_loaders import write_wav
+    from tests.support.audio import write_wav
 
     names = [f"audio/{scene}-{city}-{loc}-{seg}-a.wav" for scene, city, loc, seg in (
         ("airport", "lisbon", 1, 10), ("airport", "lisbon", 2, 20), ("bus", "vienna", 3, 30), ("bus", "vienna", 4, 40),
