@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..data_cli import add_data_arguments, test_data_overrides
 from ..errors import UserError
@@ -9,13 +10,11 @@ from ..errors import UserError
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from .run import TuneOptions, data_overrides, run_tune
-    from .space import parse_overrides
 
     if args.confirm_top < 0 or args.confirm_seeds < 0:
         raise UserError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
-    overrides = parse_overrides(list(args.overrides))
-    overrides.update(data_overrides(args.metadata, args.audio_dir, args.source))
-    overrides.update(test_data_overrides(args))
+    flags = {**data_overrides(args.metadata, args.audio_dir, args.source), **test_data_overrides(args)}
+    overrides = list(args.overrides) + [f"{k}={json.dumps(v)}" for k, v in flags.items()]
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
                        address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
                        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)

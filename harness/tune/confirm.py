@@ -69,7 +69,7 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
         "name": CONFIRM,
         "description": f"the top {len(arms)} trials of the search, {seeds} seeds each",
         "seeds": seeds,
-        "resources": {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
+        "resources": dict(space.resources),
         "base": {"label": label, "config": str(base_file)},
         "variants": {name: overrides for name, overrides, _ in rest},
     }
