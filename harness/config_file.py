@@ -17,6 +17,16 @@ from .errors import UserError, fs_errors
 
 # OmegaConf's node names -> how a message says what was expected
 TYPE_WORDS = {"Integer": "an integer", "Float": "a float", "Boolean": "true or false", "String": "a string"}
+# OmegaConf's messages -> what was expected: (pattern, words for its group or a format string)
+EXPECTED: tuple[tuple[str, Any], ...] = (
+    (r"converted to (\w+)", TYPE_WORDS),
+    (r"expected one of \[(.*)\]", "one of {}"),
+    (r"(is not a ListConfig)", "a list"),
+    (r"Cannot convert '\w+' to (string)", "a string"),
+    (r"type hint '(\w+)", {"list": "a list", "List": "a list", "str": "a string", "int": "an integer",
+                            "float": "a float", "bool": "true or false", "dict": "a mapping", "Dict": "a mapping"}),
+    (r"(is not a subclass of|Cannot merge)", "a mapping"),
+)
 # keys that were renamed: the old spelling gets a line naming the new one
 RENAMED = {"cpus": "cpu", "gpus": "gpu"}
 
@@ -62,36 +72,31 @@ def read_yaml(path: str | Path, what: str, where: str | None = None) -> Any:
         raise UserError(f"{where}: not valid YAML: {yaml_problem(exc)}") from None
 
 
+def _unknown_key(leaf: str, schema: type) -> str:
+    if leaf in RENAMED:
+        return f"renamed: write {RENAMED[leaf]} (resources are {{cpu: N, gpu: N}})"
+    return f"unknown key {leaf!r} (allowed: {', '.join(f.name for f in dataclasses.fields(schema))})"
+
+
 def explain(exc: OmegaConfBaseException) -> str:
     """What was wrong with one key, from OmegaConf's multi-line message (the key is the caller's)."""
     msg = (getattr(exc, "msg", None) or str(exc)).strip().splitlines()[0]
-    got = f", got {exc.value!r}" if getattr(exc, "value", None) is not None else ""
     if isinstance(exc, ConfigKeyError) and dataclasses.is_dataclass(exc.object_type):
-        leaf = str(exc.key)
-        if leaf in RENAMED:
-            return f"renamed: write {RENAMED[leaf]} (resources are {{cpu: N, gpu: N}})"
-        allowed = ", ".join(f.name for f in dataclasses.fields(exc.object_type))
-        return f"unknown key {leaf!r} (allowed: {allowed})"
-    if m := re.search(r"converted to (\w+)", msg):
-        return f"expected {TYPE_WORDS.get(m[1], m[1])}{got}"
-    if m := re.search(r"expected one of \[(.*)\]", msg):
-        return f"expected one of {m[1]}{got}"
-    if "is not a ListConfig" in msg:
-        return f"expected a list{got}"
-    if m := re.search(r"type hint '(\w+)", msg):
-        return f"expected {'a list' if m[1].lower() == 'list' else 'a mapping'}{got}"
-    if "is not a subclass of" in msg or "Cannot merge" in msg:
-        return "expected a mapping"
+        return _unknown_key(str(exc.key), exc.object_type)
     if "is not Optional" in msg:
         return "must not be null"
+    got = f", got {exc.value!r}" if getattr(exc, "value", None) is not None else ""
+    for pattern, words in EXPECTED:
+        if m := re.search(pattern, msg):
+            return f"expected {words.get(m[1], m[1]) if isinstance(words, dict) else words.format(*m.groups())}{got}"
     return msg[:200]
 
 
-def load_typed(schema: type, doc: Any, where: str, what: str) -> DictConfig:
+def load_typed(schema: type, doc: Any, where: str, shape: str = "a mapping at the top level") -> DictConfig:
     """`doc` merged over the schema's defaults, top-level key by key so that every error names its
     key; a missing (null) section keeps its defaults."""
     if not isinstance(doc, dict):
-        raise UserError(f"{where}: expected a {what} (a YAML mapping), got {type(doc).__name__}")
+        raise UserError(f"{where}: expected {shape}, got {type(doc).__name__}")
     cfg = OmegaConf.structured(schema)
     for key, value in doc.items():
         if value is None and key in cfg:

@@ -1,17 +1,6 @@
-"""The ablation grid: a small YAML file naming a base, its variants, the baselines and the seeds.
-
-    name: ascmamba_ablation
-    seeds: 5                      # or a list, e.g. [0, 1, 2]
-    resources: {cpu: 1, gpu: 0}   # per run
-    base:
-      label: ascmamba              # how the base appears in tables
-      config: null                # a saved run config; `--from-tune` puts best_config.yaml here
-      overrides: [model=ascmamba_small]   # Hydra overrides, used only when config is null
-    variants:                     # name -> overrides on top of the base
-      fusion_none: [model.fusion=none]
-      depth_plus_1: [model.num_blocks+=1]
-    baselines:                    # name -> overrides; `model=<name>` is implied when absent
-      cpmobile: []
+"""The ablation grid: a small YAML file (`GridFile`; `search_spaces/ablation*.yaml`) naming a base
+(Hydra overrides or a saved run config), its variants (overrides on the base, `model.num_blocks+=1`
+too), the baselines (`model=<name>` implied) and the seeds.
 
 Every run's config is resolved and validated here, before anything starts, so a typo in
 a variant fails in a second with one line naming the file and the key.
@@ -150,7 +139,7 @@ def load_grid(path: str | Path, from_tune_config: str | None = None, seeds: int 
         path = str(resolve(str(path)))
     except FileNotFoundError:
         raise UserError(f"{path}: ablation grid not found") from None
-    doc = OmegaConf.to_container(load_typed(GridFile, read_yaml(path, "ablation grid"), path, "ablation grid"))
+    doc = OmegaConf.to_container(load_typed(GridFile, read_yaml(path, "ablation grid"), path))
     base_config = from_tune_config or doc["base"]["config"]
     if base_config is not None and not from_tune_config and not Path(base_config).is_absolute():
         base_config = str((Path(path).parent / base_config).resolve())

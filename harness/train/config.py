@@ -10,11 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import OmegaConf
 
-from ..config_file import explain, load_typed, read_yaml
+from ..config_file import load_typed, read_yaml
 from ..data.prepare import DataConfig
 from ..errors import UserError
 from .overrides import GROUPS, apply_to_node, default_node, parse_overrides
@@ -216,28 +214,9 @@ def _validate_model_and_data(cfg: RunConfig) -> None:
         raise UserError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
 
 
-_STORED = False
-
-
-def store_schemas() -> None:
-    """Register the schema Hydra's defaults list names (`run_schema`), once per process."""
-    global _STORED
-    if not _STORED:
-        ConfigStore.instance().store(name="run_schema", node=RunConfig)
-        _STORED = True
-
-
-def _finish(node: DictConfig, where: str) -> RunConfig:
-    try:
-        cfg = OmegaConf.to_object(node)
-    except OmegaConfBaseException as exc:
-        raise UserError(f"{where}: {exc.full_key}: {explain(exc)}") from None
-    return validate(cfg)
-
-
 def compose_config(overrides: Sequence[str] = ()) -> RunConfig:
     """The run config from `harness/conf/config.yaml` plus `key=value` overrides (harness/train/overrides.py)."""
-    return _finish(apply_to_node(default_node(), parse_overrides(overrides)), "config")
+    return validate(OmegaConf.to_object(apply_to_node(default_node(), parse_overrides(overrides))))
 
 
 def to_dict(cfg: RunConfig) -> dict:
@@ -246,9 +225,7 @@ def to_dict(cfg: RunConfig) -> dict:
 
 def from_dict(d: dict) -> RunConfig:
     """Rebuild a RunConfig from a dict (a saved config), with schema checks."""
-    store_schemas()
-    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), d)
-    return validate(OmegaConf.to_object(merged))
+    return validate(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), d)))
 
 
 def load_config(path: str | None, overrides: Sequence[str] = ()) -> RunConfig:
@@ -257,9 +234,6 @@ def load_config(path: str | None, overrides: Sequence[str] = ()) -> RunConfig:
     if path is None:
         return compose_config(overrides)
     items = parse_overrides(overrides)
-    saved = read_yaml(path, "config file")
-    if not isinstance(saved, dict):
-        raise UserError(f"{path}: expected a run config (a YAML mapping of {', '.join(GROUPS)} and seed), "
-                        f"got {type(saved).__name__}")
-    node = load_typed(RunConfig, saved, str(path), "run config")
-    return _finish(apply_to_node(node, items), str(path))
+    shape = f"a run config (a YAML mapping of {', '.join(GROUPS)} and seed)"
+    node = load_typed(RunConfig, read_yaml(path, "config file"), str(path), shape)
+    return validate(OmegaConf.to_object(apply_to_node(node, items)))

@@ -1,15 +1,11 @@
-"""`key=value` overrides of the run config: one grammar (Hydra's) for the command line, grid
-variants, baselines and bases, and a search space's base, parsed and applied here only.
+"""`key=value` overrides of the run config, parsed and applied here only: one grammar (Hydra's) for
+the command line, grid bases, variants and baselines, and a search space's base.
 
-- `group=option` (model=cpmobile, pseudo=none): replace the whole group by that option's defaults
-  (harness/conf/<group>/<option>.yaml over the schema), so a baseline inherits no ASCMamba-only knob;
-- `a.b=value`: set one existing key; the value is Hydra's (false, null, 3, 1e-3, [2,4], 'quoted');
-  `+a.b=value` and `++a.b=value` are accepted for existing keys, `~a.b` (delete) and sweeps are not;
-- `a.b+=N` / `a.b-=N`, the one extension of Hydra's grammar: relative to the current value, or to
-  the model's registered default when the config leaves it None ("depth plus one" on any base).
-
-As in Hydra, group selections apply before the key overrides of the same list. Values are typed by
-the structured RunConfig, so a wrong type fails at assignment with one line naming the override.
+`group=option` replaces the whole group by that option's defaults (so a baseline inherits no
+ASCMamba-only knob); `a.b=value` sets one existing key, typed by the structured RunConfig (`+`/`++`
+accepted, `~` and sweeps refused). The one extension of Hydra's grammar is `a.b+=N` / `a.b-=N`:
+relative to the current value, or to the model's registered default when the config leaves it None
+("depth plus one" on a resolved best config). As in Hydra, group selections apply first.
 """
 from __future__ import annotations
 
@@ -77,11 +73,12 @@ def group_options(group: str) -> list[str]:
 def _composed(group_option: tuple[str, ...]) -> DictConfig:
     """Hydra's composition of harness/conf/config.yaml with group selections only (cached)."""
     from hydra import compose, initialize_config_module
+    from hydra.core.config_store import ConfigStore
     from hydra.core.global_hydra import GlobalHydra
 
-    from .config import store_schemas
+    from .config import RunConfig
 
-    store_schemas()
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)   # the schema config.yaml names
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module(config_module="harness.conf", version_base="1.3"):

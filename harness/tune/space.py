@@ -1,25 +1,9 @@
-"""Search-space YAML: a typed OmegaConf schema, the checks typing cannot express, canonical form.
+"""Search-space YAML: a typed OmegaConf schema (`SpaceFile`), the checks typing cannot express,
+the canonical form. The format is the README's "Tuning" section and `search_spaces/quick.yaml`.
 
-Everything here runs before Ray starts, so a typo in a space file costs a second, not a
-cluster start-up: an unknown key or a wrong type (rejected by OmegaConf), bounds in the wrong
-order, an empty choice or a distribution the key's type cannot take is one line naming file and key.
-
-Format (see README "Tuning")::
-
-    metric: val/best_macro_acc
-    mode: max
-    seed: 0                      # TPE sampler seed
-    budget: {samples: 6, max_epochs: 4, grace_period: 1, reduction_factor: 2,
-             max_concurrent: 2, max_failures: 1}
-    resources: {cpu: 1, gpu: 0}            # per trial; fractional gpu allowed
-    strategy: {scheduler: asha, searcher: tpe}   # defaults; fifo / random are the baselines
-    base: {model: {name: ascmamba_tiny}, pseudo.mode: none}   # nested or dotted keys, or a list of
-                                 # key=value overrides as on the command line ([model=cpmobile, ...])
-    search:
-      train.lr: {loguniform: [1.0e-4, 1.0e-2]}
-      model.num_blocks: {int: [2, 6], step: 2}
-      model.fusion: {choice: [none, concat, film]}
-      model.city_dropout: {uniform: [0.0, 0.3], when: {model.fusion: [concat, film]}}
+Everything here runs before Ray starts, so a typo in a space file costs a second, not a cluster
+start-up: an unknown key or a wrong type (rejected by OmegaConf), bounds in the wrong order, an
+empty choice or a distribution the key's type cannot take is one line naming file and key.
 """
 from __future__ import annotations
 
@@ -57,9 +41,7 @@ Searcher = enum.Enum("Searcher", {"tpe": "tpe", "random": "random"})
 
 
 @dataclass
-class Budget:
-    """How many trials, how long each may train, and ASHA's rungs (grace period, reduction factor)."""
-
+class Budget:   # trials, epochs per trial, ASHA's rungs
     samples: int = 8
     max_epochs: int = 4
     grace_period: int = 1
@@ -311,7 +293,7 @@ def build_space(raw: Any, source: str, overrides: Sequence[str] | None = None, s
     """Validate a parsed YAML document; `overrides` (`key=value`, as on the command line) go onto
     `base`, `samples` onto the budget."""
     where = str(source)
-    doc = OmegaConf.to_container(load_typed(SpaceFile, raw, where, "search space"), enum_to_str=True)
+    doc = OmegaConf.to_container(load_typed(SpaceFile, raw, where), enum_to_str=True)
     metric = _check_metric(where, doc["metric"])
     budget = _check_budget(where, doc["budget"], samples)
     res = check_resources(where, doc["resources"])
