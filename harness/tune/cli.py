@@ -14,7 +14,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.confirm_top < 0 or args.confirm_seeds < 0:
         raise UserError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
     flags = {**data_overrides(args.metadata, args.audio_dir, args.source), **test_data_overrides(args)}
-    overrides = list(args.overrides) + [f"{k}={json.dumps(v)}" for k, v in flags.items()]
+    overrides = list(args.overrides) + [f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in flags.items()]
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
                        address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
                        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)

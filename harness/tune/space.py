@@ -229,7 +229,7 @@ def _choice(fail: Any, key: str, spec: dict) -> Dist:
         raise fail("choice values repeat")
     if spec["step"] is not None:
         raise fail("step only goes with int")
-    return Dist(key, "choice", values=tuple(values), when=_when(fail, spec))
+    return Dist(key, "choice", values=tuple(values), when=_when(spec))
 
 
 def _range(fail: Any, key: str, kind: str, spec: dict) -> Dist:
@@ -250,10 +250,10 @@ def _range(fail: Any, key: str, kind: str, spec: dict) -> Dist:
         raise fail("step only goes with int")
     if kind == "loguniform" and low <= 0:
         raise fail(f"loguniform needs low > 0, got {low}")
-    return Dist(key, kind, low=low, high=high, step=step, when=_when(fail, spec))
+    return Dist(key, kind, low=low, high=high, step=step, when=_when(spec))
 
 
-def _when(fail: Any, spec: dict) -> dict[str, tuple]:
+def _when(spec: dict) -> dict[str, tuple]:
     return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in spec["when"].items()}
 
 
