@@ -27,7 +27,7 @@ EXPECTED: tuple[tuple[str, Any], ...] = (
                             "float": "a float", "bool": "true or false", "dict": "a mapping", "Dict": "a mapping"}),
     (r"(is not a subclass of|Cannot merge)", "a mapping"),
 )
-# keys that were renamed: the old spelling gets a line naming the new one
+# resources keys that were renamed: the old spelling gets a line naming the new one
 RENAMED = {"cpus": "cpu", "gpus": "gpu"}
 
 
@@ -73,7 +73,7 @@ def read_yaml(path: str | Path, what: str, where: str | None = None) -> Any:
 
 
 def _unknown_key(leaf: str, schema: type) -> str:
-    if leaf in RENAMED:
+    if schema is Resources and leaf in RENAMED:
         return f"renamed: write {RENAMED[leaf]} (resources are {{cpu: N, gpu: N}})"
     return f"unknown key {leaf!r} (allowed: {', '.join(f.name for f in dataclasses.fields(schema))})"
 
