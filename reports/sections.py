@@ -41,8 +41,8 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
         lines += ["", f"**Tune run `{run.root.name}`** ({run.root})", "",
                   f"- {len(r)} trials, metric `{run.metric}` ({run.mode}), budget {run.space.get('budget', '?')}",
                   f"- {_strategy(run.space)}",
-                  f"- trial time {wall:.0f} s summed; CPU hours {_hours(wall * float(res.get('cpus', 1)))}, "
-                  f"GPU hours {_hours(wall * float(res.get('gpus', 0)))}"]
+                  f"- trial time {wall:.0f} s summed; CPU hours {_hours(wall * float(res.get('cpu', 1)))}, "
+                  f"GPU hours {_hours(wall * float(res.get('gpu', 0)))}"]
         base = run.space.get("base", {})
         if base:
             d = base.get("data", {})

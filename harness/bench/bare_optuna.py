@@ -81,7 +81,7 @@ def run_bare_optuna(space: Space, workdir: str | os.PathLike) -> dict:
     study = optuna.create_study(study_name=name, storage=_storage(journal), sampler=make_sampler(space),
                                 pruner=pruner, direction="maximize" if space.mode == "max" else "minimize")
     sample = DefineByRun(space.search)
-    threads = max(1, int(space.resources["cpus"]))
+    threads = max(1, int(space.resources["cpu"]))
     rows: list[dict] = []
     running: dict[Future, optuna.Trial] = {}
     asked = 0

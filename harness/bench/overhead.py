@@ -180,7 +180,7 @@ def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict
         prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)  # neither way pays for it
         space_file = tmp / "overhead.yaml"
         space_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-        space = build_space(doc, str(space_file), overrides={"data.preset": preset, "data.cache_dir": cache})
+        space = build_space(doc, str(space_file), overrides=[f"data.preset={preset}", f"data.cache_dir={cache}"])
         for rep in range(reps):
             ways = {}
             order = ("ray", "bare") if rep % 2 == 0 else ("bare", "ray")

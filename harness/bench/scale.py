@@ -170,7 +170,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     work = Path(tempfile.mkdtemp(prefix="ascbench-scale-"))
     space_file = work / "scale.yaml"
     space_file.write_text(yaml.safe_dump(scale_space(sizes, max_concurrent=2 * cpus_per_node), sort_keys=False))
-    overrides = {"data.preset": sizes.preset, "data.cache_dir": str(work / "cache")}
+    overrides = [f"data.preset={sizes.preset}", f"data.cache_dir={work / 'cache'}"]
     # the cache the driver will look for: same config, same seed (run_tune's prepare then only opens it)
     cfg = from_dict(load_space(str(space_file), overrides=overrides).base)
     t0 = time.monotonic()

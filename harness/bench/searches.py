@@ -23,7 +23,7 @@ def cpmobile_space(search: dict[str, dict], *, samples: int, max_epochs: int, gr
         "metric": METRIC, "mode": "max", "seed": seed,
         "budget": {"samples": samples, "max_epochs": max_epochs, "grace_period": grace_period,
                    "reduction_factor": reduction_factor, "max_concurrent": max_concurrent, "max_failures": 0},
-        "resources": {"cpus": 1},
+        "resources": {"cpu": 1},
         "strategy": {"scheduler": scheduler, "searcher": searcher},
         "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
         "search": search,
@@ -37,7 +37,7 @@ def run_tune_timed(space_file: Path, storage: Path, name: str, preset: str, cach
     from ..tune import run as tune_run
 
     opts = tune_run.TuneOptions(space=str(space_file), name=name, storage=str(storage),
-                                overrides={"data.preset": preset, "data.cache_dir": cache}, confirm_top=0)
+                                overrides=[f"data.preset={preset}", f"data.cache_dir={cache}"], confirm_top=0)
     t0 = time.monotonic()
     rc = tune_run.run_tune(opts, stream=io.StringIO(), callbacks=callbacks)
     wall = time.monotonic() - t0

@@ -44,7 +44,8 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The data options as dotted `data.*` config keys: the one translation every command uses.
+    """The data options as dotted `data.*` config keys: the one translation every command uses
+    (`override_strings` writes them as `key=value` for train and tune).
 
     Only what was given is set; the front end and the clip length stay as the config has them
     (`auto`: the model's declared front end, and the corpus's own clip length)."""
@@ -60,6 +61,13 @@ def data_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.test_city:
         out["data.test_cities"] = list(args.test_city)
     return out
+
+
+def override_strings(args: argparse.Namespace) -> list[str]:
+    """The user's key=value arguments, then the data options as overrides (they win, as typed last)."""
+    from ..train.overrides import format_override
+
+    return list(args.overrides) + [format_override(k, v) for k, v in data_overrides(args).items()]
 
 
 def add_storage_argument(parser: argparse.ArgumentParser, holds: str) -> None:

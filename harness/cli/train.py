@@ -2,21 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from .options import add_command, add_data_arguments, add_quiet, data_overrides
+from .options import add_command, add_data_arguments, add_quiet, override_strings
 
 
 def overrides(args: argparse.Namespace) -> list[str]:
     """The user's key=value overrides, then the ones the options stand for."""
-    out = list(args.overrides)
+    out = override_strings(args)
     if args.model:
         out.append(f"model.name={args.model}")
     if args.epochs is not None:
         out.append(f"train.epochs={args.epochs}")
     if args.seed is not None:
         out.append(f"seed={args.seed}")
-    return out + [f"{key}={json.dumps(value)}" for key, value in data_overrides(args).items()]
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,18 +8,16 @@ from .options import (
     add_command,
     add_data_arguments,
     add_storage_argument,
-    data_overrides,
+    override_strings,
 )
 
 
 def run(args: argparse.Namespace) -> int:
     from ..tune.run import TuneOptions, run_tune
-    from ..tune.space import parse_overrides
 
     if args.confirm_top < 0 or args.confirm_seeds < 0:
         raise UserError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
-    overrides = parse_overrides(list(args.overrides))
-    overrides.update(data_overrides(args))
+    overrides = override_strings(args)
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
                        address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
                        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)

@@ -6,23 +6,16 @@ files under `harness/conf/` only set values; `key=value` overrides work on top.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import re
-from pathlib import Path
-
-import yaml
-from hydra import compose, initialize_config_module
-from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import HydraException
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
+from ..config_file import load_typed, read_yaml
 from ..data.prepare import DataConfig
-from ..errors import UserError, fs_errors
-from .override_check import GROUPS, check_override, field_type, type_name
+from ..errors import UserError
+from .overrides import GROUPS, apply_to_node, default_node, parse_overrides
 
 
 @dataclass
@@ -221,42 +214,9 @@ def _validate_model_and_data(cfg: RunConfig) -> None:
         raise UserError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
 
 
-_STORED = False
-
-
-def _store_schemas() -> None:
-    global _STORED
-    if not _STORED:
-        ConfigStore.instance().store(name="run_schema", node=RunConfig)
-        _STORED = True
-
-
-def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """The run config from `harness/conf/config.yaml` plus Hydra `key=value` overrides."""
-    overrides = [check_override(o) for o in overrides]
-    _store_schemas()
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module(config_module="harness.conf", version_base="1.3"):
-            composed = compose(config_name="config", overrides=list(overrides))
-        cfg = OmegaConf.to_object(composed)
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise UserError(_config_message("config", exc)) from None
-    finally:
-        GlobalHydra.instance().clear()
-    return validate(cfg)
-
-
-def _config_message(where: str, exc: BaseException) -> str:
-    """One line from Hydra's or OmegaConf's multi-line message: the override and the expected type
-    when a value does not convert, else the first line (cut, so a whole file is never echoed)."""
-    text = str(exc).strip()
-    m = re.search(r"override (\S+?)=(.*)$", text.splitlines()[0]) if text else None
-    if m and field_type(m[1]) is not None:
-        return f"{m[1]}={m[2]}: expected {type_name(field_type(m[1]))}, got {m[2]!r}"
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(("full_key", "object_type"))]
-    first = lines[0] if lines else type(exc).__name__
-    return f"{where}: {first[:200]}{'...' if len(first) > 200 else ''}"
+def compose_config(overrides: Sequence[str] = ()) -> RunConfig:
+    """The run config from `harness/conf/config.yaml` plus `key=value` overrides (harness/train/overrides.py)."""
+    return validate(OmegaConf.to_object(apply_to_node(default_node(), parse_overrides(overrides))))
 
 
 def to_dict(cfg: RunConfig) -> dict:
@@ -265,42 +225,15 @@ def to_dict(cfg: RunConfig) -> dict:
 
 def from_dict(d: dict) -> RunConfig:
     """Rebuild a RunConfig from a dict (a saved config), with schema checks."""
-    _store_schemas()
-    merged = OmegaConf.merge(OmegaConf.structured(RunConfig), d)
-    return validate(OmegaConf.to_object(merged))
+    return validate(OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RunConfig), d)))
 
 
-def load_config(path: str | None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+def load_config(path: str | None, overrides: Sequence[str] = ()) -> RunConfig:
     """A saved run config (e.g. a tune run's best config) plus `key=value` overrides, or the
-    composed defaults plus Hydra overrides when `path` is None."""
+    composed defaults plus overrides when `path` is None."""
     if path is None:
         return compose_config(overrides)
-    _store_schemas()
-    overrides = [check_override(o) for o in overrides]
-    with fs_errors(path, "read the config"):
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UserError(f"{path}: config file not found") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{path}: not a UTF-8 text file; expected a run config (YAML)") from None
-    try:
-        saved = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
-    if not isinstance(saved, dict):
-        raise UserError(f"{path}: expected a run config (a YAML mapping of {', '.join(GROUPS)} and seed), "
-                        f"got {type(saved).__name__}")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConfig), saved, OmegaConf.from_dotlist(list(overrides)))
-        cfg = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as exc:
-        raise UserError(_config_message(str(path), exc)) from None
-    return validate(cfg)
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """`line L, column C: problem` of a YAML syntax error."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
-    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
+    items = parse_overrides(overrides)
+    shape = f"a run config (a YAML mapping of {', '.join(GROUPS)} and seed)"
+    node = load_typed(RunConfig, read_yaml(path, "config file"), str(path), shape)
+    return validate(OmegaConf.to_object(apply_to_node(node, items)))

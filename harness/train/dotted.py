@@ -1,5 +1,6 @@
-"""Dotted keys (`model.fusion`) into a run-config dict: how search spaces, grids, overrides and
-trials all name one config key, in one place that needs neither Ray nor torch."""
+"""Dotted keys (`model.fusion`) into a run-config dict: how a trial's sampled values land on the
+space's base (trials, results, confirmation), in one place that needs neither Ray nor torch.
+`key=value` strings are parsed and applied by `overrides.py`."""
 from __future__ import annotations
 
 import copy

@@ -9,10 +9,8 @@ seeds. Test figures are shown beside them and choose nothing.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import yaml
@@ -21,10 +19,11 @@ from ..ablate.execute import run_grid_document
 from ..ablate.results import load_ablation
 from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
+from ..train.dotted import get_dotted, merge_params
+from ..train.overrides import format_override
 from .results import BEST_CONFIG, BEST_INFO, ERROR, RESULTS, best_params
 from .space import Space
 from .storage import ExperimentDir, storage_root
-from ..train.dotted import get_dotted, merge_params
 
 CONFIRM = "confirm"          # the grid (confirm.yaml) and its ablation folder (confirm/)
 CONFIRMED = "confirmed"      # confirmed.csv: the leaderboard of the confirmed configurations
@@ -48,10 +47,6 @@ def arm_name(rank: int, trial_id: str) -> str:
     return f"rank{rank}_{trial_id}"
 
 
-def _override(key: str, value: Any) -> str:
-    return f"{key}={json.dumps(value.item() if hasattr(value, 'item') else value)}"
-
-
 def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> dict:
     """An ablation grid: the winner's whole config (saved in `folder`) as base, the runners-up as
     variants of it with every searched key set."""
@@ -61,7 +56,7 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
         params = best_params(row, space)
         config = from_dict(merge_params(space.base, params))   # validates like a trial would
         full = {d.key: params.get(d.key, get_dotted(resolved_base, d.key)) for d in space.search}
-        arms.append((arm_name(rank, row["trial_id"]), [_override(k, v) for k, v in full.items()], to_dict(config)))
+        arms.append((arm_name(rank, row["trial_id"]), [format_override(k, v) for k, v in full.items()], to_dict(config)))
     (label, _, winner), rest = arms[0], arms[1:]
     base_file = folder / f"{CONFIRM}_base.yaml"
     write_text_atomic(base_file, yaml.safe_dump(winner, sort_keys=False))
@@ -69,7 +64,7 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
         "name": CONFIRM,
         "description": f"the top {len(arms)} trials of the search, {seeds} seeds each",
         "seeds": seeds,
-        "resources": {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
+        "resources": dict(space.resources),
         "base": {"label": label, "config": str(base_file)},
         "variants": {name: overrides for name, overrides, _ in rest},
     }

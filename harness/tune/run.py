@@ -38,7 +38,7 @@ class TuneOptions:
     samples: int | None = None
     address: str | None = None
     resume: bool = False
-    overrides: dict[str, Any] | None = None
+    overrides: list[str] | None = None   # key=value, Hydra grammar
     verbose: bool = False
     confirm_top: int = 3      # re-run the top K trials ...
     confirm_seeds: int = 3    # ... over N seeds and choose best_config.yaml by the mean (0: off)
@@ -128,7 +128,7 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
 
     trainable = tune.with_resources(
         tune.with_parameters(trial_trainable, base=space.base),
-        {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
+        {"cpu": space.resources["cpu"], "gpu": space.resources["gpu"]},
     )
     if resume:
         from ray.tune import Tuner
@@ -175,7 +175,7 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
         if not opts.resume:
             forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
         raise
-    started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpus"]), os.cpu_count() or 1),
+    started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpu"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
     try:

@@ -1,51 +1,85 @@
-"""Search-space YAML: parse, validate against the real RunConfig schema, canonicalise.
+"""Search-space YAML: a typed OmegaConf schema (`SpaceFile`), the checks typing cannot express,
+the canonical form. The format is the README's "Tuning" section and `search_spaces/quick.yaml`.
 
-Everything here runs before Ray starts, so a typo in a space file costs a second, not a
-cluster start-up: an unknown key, bounds in the wrong order, an empty choice or a
-distribution the key's type cannot take is a one-line ValueError naming file and key.
-
-Format (see README "Tuning")::
-
-    metric: val/best_macro_acc
-    mode: max
-    seed: 0                      # TPE sampler seed
-    budget: {samples: 6, max_epochs: 4, grace_period: 1, reduction_factor: 2,
-             max_concurrent: 2, max_failures: 1}
-    resources: {cpus: 1, gpus: 0}          # per trial; fractional gpus allowed
-    strategy: {scheduler: asha, searcher: tpe}   # defaults; fifo / random are the baselines
-    base: {model: {name: ascmamba_tiny}, pseudo.mode: none}   # nested or dotted
-    search:
-      train.lr: {loguniform: [1.0e-4, 1.0e-2]}
-      model.num_blocks: {int: [2, 6], step: 2}
-      model.fusion: {choice: [none, concat, film]}
-      model.city_dropout: {uniform: [0.0, 0.3], when: {model.fusion: [concat, film]}}
+Everything here runs before Ray starts, so a typo in a space file costs a second, not a cluster
+start-up: an unknown key or a wrong type (rejected by OmegaConf), bounds in the wrong order, an
+empty choice or a distribution the key's type cannot take is one line naming file and key.
 """
 from __future__ import annotations
 
+import builtins
 import dataclasses
+import enum
 import json
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from ..errors import UserError, fs_errors
+from ..config_file import Resources, check_resources, load_typed, read_yaml
+from ..errors import UserError
 from ..schema import STRATEGY_DEFAULTS
-from ..train.config import RunConfig, compose_config, from_dict, to_dict, yaml_problem
-from ..train.metrics import RANKABLE_METRICS
+from ..train.config import RunConfig, from_dict, to_dict
 from ..train.dotted import merge_params
+from ..train.metrics import RANKABLE_METRICS
+from ..train.overrides import GROUPS, Override, apply_to_node, default_node, parse_overrides
 
 KINDS = ("choice", "uniform", "loguniform", "int")
-TOP_KEYS = {"metric", "mode", "seed", "budget", "resources", "strategy", "base", "search"}
+# which distributions a key of each type can take; lists are not searchable
+ALLOWED = {bool: ("choice",), str: ("choice",), int: ("choice", "int"), float: ("choice", "uniform", "loguniform", "int")}
+
+Mode = enum.Enum("Mode", {"min": "min", "max": "max"})
 # how trials are chosen and stopped; asha + tpe is the product, fifo + random the baseline
 # `ascbench bench asha` measures it against
-STRATEGY_CHOICES = {"scheduler": ("asha", "fifo"), "searcher": ("tpe", "random")}
-BUDGET_DEFAULTS = {"samples": 8, "max_epochs": 4, "grace_period": 1, "reduction_factor": 2,
-                   "max_concurrent": 2, "max_failures": 1}
-RESOURCE_DEFAULTS = {"cpus": 1.0, "gpus": 0.0}
+Scheduler = enum.Enum("Scheduler", {"asha": "asha", "fifo": "fifo"})
+Searcher = enum.Enum("Searcher", {"tpe": "tpe", "random": "random"})
+
+
+@dataclass
+class Budget:   # trials, epochs per trial, ASHA's rungs
+    samples: int = 8
+    max_epochs: int = 4
+    grace_period: int = 1
+    reduction_factor: int = 2
+    max_concurrent: int = 2
+    max_failures: int = 1
+
+
+@dataclass
+class Strategy:
+    scheduler: Scheduler = Scheduler[STRATEGY_DEFAULTS["scheduler"]]
+    searcher: Searcher = Searcher[STRATEGY_DEFAULTS["searcher"]]
+
+
+@dataclass
+class DistSpec:
+    """One searched key as written: exactly one distribution, plus step (int) and when."""
+
+    choice: Optional[list[Any]] = None
+    uniform: Optional[list[float]] = None
+    loguniform: Optional[list[float]] = None
+    int: Optional[list[builtins.int]] = None     # `builtins.`: the field shadows the type in the class
+    step: Optional[builtins.int] = None
+    when: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SpaceFile:
+    """The schema of a space file; OmegaConf rejects unknown keys and wrong types."""
+
+    metric: str = "val/best_macro_acc"
+    mode: Mode = Mode.max
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    resources: Resources = field(default_factory=Resources)
+    strategy: Strategy = field(default_factory=Strategy)
+    base: Any = None          # a mapping of config keys (nested or dotted) or a list of overrides
+    search: dict[str, DistSpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +114,7 @@ class Space:
     mode: str
     seed: int
     budget: dict[str, int]
-    resources: dict[str, float]
+    resources: dict[str, float]   # cpu, gpu per trial
     strategy: dict[str, str]      # scheduler (asha | fifo), searcher (tpe | random)
     base: dict                    # the full RunConfig dict every trial starts from
     search: tuple[Dist, ...]
@@ -108,157 +142,32 @@ def resolve_space_path(spec: str) -> Path:
         raise UserError(str(exc)) from None
 
 
-def _flatten(node: dict, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted in ("model", "data", "train", "pseudo"):
-            out.update(_flatten(value, dotted + "."))
-        else:
-            out[dotted] = value
-    return out
-
-
-def _field_type(key: str) -> Any:
+def _key_type(key: str) -> Any:
     """The declared type of a dotted RunConfig key (Optional stripped), or None if there is no such key."""
     node: Any = RunConfig
-    hint: Any = None
     for part in key.split("."):
-        if not (isinstance(node, type) and dataclasses.is_dataclass(node)):
-            return None
-        hints = typing.get_type_hints(node)
+        hints = typing.get_type_hints(node) if dataclasses.is_dataclass(node) else {}
         if part not in hints:
             return None
-        hint = node = hints[part]
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in args if a is not type(None)]
-        hint = args[0] if len(args) == 1 else hint
-    return hint
+        node = hints[part]
+    args = [a for a in typing.get_args(node) if a is not type(None)]
+    return args[0] if typing.get_origin(node) in (typing.Union, types.UnionType) and len(args) == 1 else node
 
 
-def _value_fits(value: Any, typ: Any) -> bool:
-    if typ is bool:
-        return isinstance(value, bool)
-    if typ is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if typ is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if typ is str:
-        return isinstance(value, str)
-    return False
-
-
-ALLOWED = {bool: ("choice",), str: ("choice",), int: ("choice", "int"), float: ("choice", "uniform", "loguniform", "int")}
-
-
-def _parse_dist(where: str, key: str, spec: Any, typ: Any) -> Dist:
-    def fail(msg: str) -> UserError:
-        return UserError(f"{where}: search.{key}: {msg}")
-
-    if not isinstance(spec, dict):
-        raise fail(f"expected a mapping like {{choice: [...]}} or {{uniform: [low, high]}}, got {spec!r}")
-    kinds = [k for k in spec if k in KINDS]
-    extra = set(spec) - set(KINDS) - {"step", "when"}
-    if len(kinds) != 1 or extra:
-        raise fail(f"needs exactly one of {', '.join(KINDS)} (plus optional step, when); got keys {sorted(spec)}")
-    kind = kinds[0]
-    allowed = ALLOWED.get(typ, ())
-    if kind not in allowed:
-        tname = getattr(typ, "__name__", str(typ))
-        raise fail(f"a {tname} key cannot take {kind}" + (f" (allowed: {', '.join(allowed)})" if allowed else " (not searchable)"))
-    arg = spec[kind]
-    when_raw = spec.get("when") or {}
-    if not isinstance(when_raw, dict):
-        raise fail("when must map a searched key to the value(s) that enable this one")
-    when = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in when_raw.items()}
-    if kind == "choice":
-        if not isinstance(arg, list) or not arg:
-            raise fail("choice needs a non-empty list of values")
-        bad = [v for v in arg if not _value_fits(v, typ)]
-        if bad:
-            raise fail(f"choice value {bad[0]!r} is not a {typ.__name__}")
-        if len(set(map(repr, arg))) != len(arg):
-            raise fail("choice values repeat")
-        if "step" in spec:
-            raise fail("step only goes with int")
-        return Dist(key, kind, values=tuple(arg), when=when)
-    if not (isinstance(arg, list) and len(arg) == 2 and all(_value_fits(v, float) for v in arg)):
-        raise fail(f"{kind} needs [low, high] numbers, got {arg!r}")
-    low, high = arg
-    if not low < high:
-        raise fail(f"bounds in the wrong order: low {low} must be below high {high}")
-    step = spec.get("step")
-    if kind == "int":
-        if not all(_value_fits(v, int) for v in arg):
-            raise fail(f"int bounds must be integers, got {arg!r}")
-        step = 1 if step is None else step
-        if not _value_fits(step, int) or step < 1:
-            raise fail(f"step must be a positive integer, got {step!r}")
-        if (high - low) % step:
-            raise fail(f"high - low ({high - low}) is not a multiple of step {step}")
-    elif step is not None:
-        raise fail("step only goes with int")
-    if kind == "loguniform" and low <= 0:
-        raise fail(f"loguniform needs low > 0, got {low}")
-    if kind in ("uniform", "loguniform"):
-        low, high = float(low), float(high)
-    return Dist(key, kind, low=low, high=high, step=step, when=when)
-
-
-def _check_values(where: str, base: dict, dist: Dist) -> None:
-    """Each end of a range and every choice must make a valid RunConfig (e.g. tau in [0, 1])."""
-    probes = list(dist.values) if dist.kind == "choice" else [dist.low, dist.high]
-    for value in probes:
-        if _field_type(dist.key) is float and isinstance(value, int):
-            value = float(value)
-        try:
-            cfg = from_dict(merge_params(base, {dist.key: value}))
-            if dist.key == "model.name":
-                from ascmamba.registry import get_spec
-                get_spec(cfg.model.name)
-            if dist.key == "model.fusion":
-                from ascmamba.fusion import check_fusion
-                check_fusion(value)
-        except (ValueError, KeyError) as exc:
-            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            raise UserError(f"{where}: search.{dist.key}: value {value!r} is invalid: {msg}") from None
-
-
-def default_base() -> dict:
-    """The composed default RunConfig as a dict (the same defaults `ascbench train` starts from)."""
-    return to_dict(compose_config([]))
-
-
-def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, samples: int | None = None) -> Space:
-    """Validate a parsed YAML document; `overrides` (dotted) go onto `base`, `samples` onto the budget."""
-    where = source
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: expected a mapping at the top level")
-    unknown = set(raw) - TOP_KEYS
-    if unknown:
-        raise UserError(f"{where}: unknown top-level key {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(TOP_KEYS))})")
-    metric = raw.get("metric", "val/best_macro_acc")
-    mode = raw.get("mode", "max")
-    if mode not in ("min", "max"):
-        raise UserError(f"{where}: mode: must be min or max, got {mode!r}")
-    if isinstance(metric, str) and metric.startswith("test/"):
+def _check_metric(where: str, metric: str) -> str:
+    if metric.startswith("test/"):
         raise UserError(f"{where}: metric: {metric!r}: test figures are only reported, never used to choose; "
                         f"rank by one of: {', '.join(RANKABLE_METRICS)}")
     if metric not in RANKABLE_METRICS:
         raise UserError(f"{where}: metric: {metric!r} is not a metric every epoch reports; "
                         f"expected one of: {', '.join(RANKABLE_METRICS)}")
-    seed = raw.get("seed", 0)
-    if not _value_fits(seed, int):
-        raise UserError(f"{where}: seed: must be an integer, got {seed!r}")
+    return metric
 
-    budget = dict(BUDGET_DEFAULTS)
-    for key, value in (raw.get("budget") or {}).items():
-        if key not in budget:
-            raise UserError(f"{where}: budget.{key}: unknown key (allowed: {', '.join(budget)})")
-        if not _value_fits(value, int) or value < (0 if key == "max_failures" else 1):
+
+def _check_budget(where: str, budget: dict[str, int], samples: int | None) -> dict[str, int]:
+    for key, value in budget.items():
+        if value < (0 if key == "max_failures" else 1):
             raise UserError(f"{where}: budget.{key}: must be a positive integer, got {value!r}")
-        budget[key] = value
     if samples is not None:
         if samples < 1:
             raise UserError(f"--samples must be >= 1, got {samples}")
@@ -267,71 +176,140 @@ def build_space(raw: Any, source: str, overrides: dict[str, Any] | None = None, 
         raise UserError(f"{where}: budget.grace_period: {budget['grace_period']} exceeds max_epochs {budget['max_epochs']}")
     if budget["reduction_factor"] < 2:
         raise UserError(f"{where}: budget.reduction_factor: must be >= 2")
+    return budget
 
-    res = dict(RESOURCE_DEFAULTS)
-    for key, value in (raw.get("resources") or {}).items():
-        if key not in res:
-            raise UserError(f"{where}: resources.{key}: unknown key (allowed: cpus, gpus)")
-        if not _value_fits(value, float) or value < 0:
-            raise UserError(f"{where}: resources.{key}: must be a number >= 0, got {value!r}")
-        res[key] = float(value)
-    if res["cpus"] <= 0 and res["gpus"] <= 0:
-        raise UserError(f"{where}: resources: a trial needs some cpus or gpus")
 
-    strategy = dict(STRATEGY_DEFAULTS)
-    strategy_raw = raw.get("strategy") or {}
-    if not isinstance(strategy_raw, dict):
-        raise UserError(f"{where}: strategy: expected a mapping like {{scheduler: asha, searcher: tpe}}")
-    for key, value in strategy_raw.items():
-        if key not in STRATEGY_CHOICES:
-            raise UserError(f"{where}: strategy.{key}: unknown key (allowed: {', '.join(STRATEGY_CHOICES)})")
-        if value not in STRATEGY_CHOICES[key]:
-            raise UserError(f"{where}: strategy.{key}: expected one of {', '.join(STRATEGY_CHOICES[key])}, got {value!r}")
-        strategy[key] = value
+def _base_overrides(where: str, raw: Any) -> list[Override]:
+    """The space's base as overrides: a list of `key=value` strings, or a mapping (nested groups or
+    dotted keys; a string at a group, `model: cpmobile`, selects that group option)."""
+    if isinstance(raw, list):
+        return parse_overrides(raw)
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: base: expected a mapping of config keys or a list of key=value overrides")
+    out: list[Override] = []
+    for key, value in raw.items():
+        if isinstance(value, dict) and key in GROUPS:
+            out += [Override(f"{key}.{o.key}", o.value, f"{key}.{o.text}") for o in _base_overrides(where, value)]
+        else:
+            out.append(Override(str(key), value, f"{key}={value}"))
+    return out
 
-    base_raw = raw.get("base") or {}
-    if not isinstance(base_raw, dict):
-        raise UserError(f"{where}: base: expected a mapping of config keys")
-    fixed = _flatten(base_raw)
-    if "train.epochs" in fixed and fixed["train.epochs"] != budget["max_epochs"]:
-        raise UserError(f"{where}: base.train.epochs: set the budget with budget.max_epochs instead")
-    fixed["train.epochs"] = budget["max_epochs"]
-    if "train.threads" not in fixed and res["cpus"] >= 1:
-        fixed["train.threads"] = int(res["cpus"])  # one torch pool per trial, sized to its reservation
-    for key, value in (overrides or {}).items():
-        fixed[key] = value
-    base = default_base()
-    for key, value in fixed.items():
-        if _field_type(key) is None:
-            raise UserError(f"{where}: base.{key}: no such config key")
-        if _field_type(key) is float and _value_fits(value, int):
-            value = float(value)
-        try:
-            base = merge_params(base, {key: value})
-        except UserError as exc:
-            raise UserError(f"{where}: base.{key}: {exc}") from None
+
+def _apply(prefix: str, node: Any, overrides: list[Override]) -> None:
     try:
-        base = to_dict(from_dict(base))
+        apply_to_node(node, overrides)
+    except UserError as exc:
+        raise UserError(f"{prefix}{exc}") from None
+
+
+def build_base(where: str, raw: Any, budget: dict[str, int], res: dict[str, float], cli: list[Override]) -> dict:
+    """The full RunConfig dict every trial starts from: defaults, the space's base, the epoch budget,
+    a torch pool sized to the trial's cpu, then the command line's overrides."""
+    base = _base_overrides(where, raw if raw is not None else {})
+    node = default_node()
+    _apply(f"{where}: base.", node, base)
+    keys = {o.key for o in base}
+    if "train.epochs" in keys and node.train.epochs != budget["max_epochs"]:
+        raise UserError(f"{where}: base.train.epochs: set the budget with budget.max_epochs instead")
+    node.train.epochs = budget["max_epochs"]
+    if "train.threads" not in keys | {o.key for o in cli} and res["cpu"] >= 1:
+        node.train.threads = int(res["cpu"])  # one torch pool per trial, sized to its reservation
+    _apply("command-line override: ", node, cli)
+    try:
+        return to_dict(from_dict(OmegaConf.to_container(node)))
     except ValueError as exc:
         raise UserError(f"{where}: base: {exc}") from None
 
-    search_raw = raw.get("search") or {}
-    if not isinstance(search_raw, dict) or not search_raw:
+
+def _choice(fail: Any, key: str, spec: dict) -> Dist:
+    values = spec["choice"]
+    if not values:
+        raise fail("choice needs a non-empty list of values")
+    if len(set(map(repr, values))) != len(values):
+        raise fail("choice values repeat")
+    if spec["step"] is not None:
+        raise fail("step only goes with int")
+    return Dist(key, "choice", values=tuple(values), when=_when(spec))
+
+
+def _range(fail: Any, key: str, kind: str, spec: dict) -> Dist:
+    arg = spec[kind]
+    if len(arg) != 2:
+        raise fail(f"{kind} needs [low, high] numbers, got {arg!r}")
+    low, high = arg
+    if not low < high:
+        raise fail(f"bounds in the wrong order: low {low} must be below high {high}")
+    step = spec["step"]
+    if kind == "int":
+        step = 1 if step is None else step
+        if step < 1:
+            raise fail(f"step must be a positive integer, got {step!r}")
+        if (high - low) % step:
+            raise fail(f"high - low ({high - low}) is not a multiple of step {step}")
+    elif step is not None:
+        raise fail("step only goes with int")
+    if kind == "loguniform" and low <= 0:
+        raise fail(f"loguniform needs low > 0, got {low}")
+    return Dist(key, kind, low=low, high=high, step=step, when=_when(spec))
+
+
+def _when(spec: dict) -> dict[str, tuple]:
+    return {k: tuple(v) if isinstance(v, list) else (v,) for k, v in spec["when"].items()}
+
+
+def _parse_dist(where: str, key: str, spec: dict) -> Dist:
+    def fail(msg: str) -> UserError:
+        return UserError(f"{where}: search.{key}: {msg}")
+
+    typ = _key_type(key)
+    if typ is None or dataclasses.is_dataclass(typ):
+        raise fail("no such config key")
+    if key == "train.epochs":
+        raise fail("the epoch budget is budget.max_epochs, not a searched key")
+    kinds = [k for k in KINDS if spec[k] is not None]
+    if len(kinds) != 1:
+        raise fail(f"needs exactly one of {', '.join(KINDS)} (plus optional step, when); got {kinds or 'none'}")
+    allowed = ALLOWED.get(typ, ())
+    if kinds[0] not in allowed:
+        tname = getattr(typ, "__name__", str(typ))
+        raise fail(f"a {tname} key cannot take {kinds[0]}" + (f" (allowed: {', '.join(allowed)})" if allowed else " (not searchable)"))
+    return _choice(fail, key, spec) if kinds[0] == "choice" else _range(fail, key, kinds[0], spec)
+
+
+def _check_values(where: str, base: dict, dist: Dist) -> None:
+    """Each end of a range and every choice must make a valid RunConfig (a type the key takes,
+    tau in [0, 1], a registered model or fusion)."""
+    for value in list(dist.values) if dist.kind == "choice" else [dist.low, dist.high]:
+        try:
+            from_dict(merge_params(base, {dist.key: value}))
+        except OmegaConfBaseException:
+            raise UserError(f"{where}: search.{dist.key}: choice value {value!r} is not a "
+                            f"{_key_type(dist.key).__name__}") from None
+        except ValueError as exc:
+            raise UserError(f"{where}: search.{dist.key}: value {value!r} is invalid: {exc}") from None
+
+
+def build_space(raw: Any, source: str, overrides: Sequence[str] | None = None, samples: int | None = None) -> Space:
+    """Validate a parsed YAML document; `overrides` (`key=value`, as on the command line) go onto
+    `base`, `samples` onto the budget."""
+    where = str(source)
+    doc = OmegaConf.to_container(load_typed(SpaceFile, raw, where), enum_to_str=True)
+    metric = _check_metric(where, doc["metric"])
+    budget = _check_budget(where, doc["budget"], samples)
+    res = check_resources(where, doc["resources"])
+    cli = parse_overrides(overrides or ())
+    base = build_base(where, doc["base"], budget, res, cli)
+    if not doc["search"]:
         raise UserError(f"{where}: search: needs at least one searched key")
+    fixed = {o.key for o in cli}
     dists: list[Dist] = []
-    for key, spec in search_raw.items():
-        typ = _field_type(key)
-        if typ is None or dataclasses.is_dataclass(typ):
-            raise UserError(f"{where}: search.{key}: no such config key")
-        if key in (overrides or {}):
+    for key, spec in doc["search"].items():
+        if key in fixed:
             raise UserError(f"{where}: search.{key}: is searched, so it cannot also be fixed on the command line")
-        if key == "train.epochs":
-            raise UserError(f"{where}: search.train.epochs: the epoch budget is budget.max_epochs, not a searched key")
-        dist = _parse_dist(where, key, spec, typ)
-        _check_values(where, base, dist)
-        dists.append(dist)
-    return Space(source=str(source), metric=metric, mode=mode, seed=seed, budget=budget, resources=res,
-                 strategy=strategy, base=base, search=_dependency_order(where, dists))
+        dists.append(_parse_dist(where, key, spec))
+        _check_values(where, base, dists[-1])
+    return Space(source=where, metric=metric, mode=doc["mode"], seed=doc["seed"], budget=budget, resources=res,
+                 strategy=doc["strategy"], base=base, search=_dependency_order(where, dists))
 
 
 def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
@@ -358,26 +336,10 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
     return tuple(ordered)
 
 
-def load_space(spec: str, overrides: dict[str, Any] | None = None, samples: int | None = None) -> Space:
+def load_space(spec: str, overrides: Sequence[str] | None = None, samples: int | None = None) -> Space:
+    """A space file (or a shipped name) with `key=value` overrides on its base."""
     path = resolve_space_path(spec)
-    try:
-        with fs_errors(path, "read the search space"):
-            text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{spec}: not valid YAML: {yaml_problem(exc)}") from None
-    return build_space(raw, spec, overrides=overrides, samples=samples)
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """`key=value` command-line arguments (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"override {item!r}: expected key=value")
-        out[key.strip()] = yaml.safe_load(value) if value else None
-    return out
+    return build_space(read_yaml(path, "search space", where=spec), spec, overrides=overrides, samples=samples)
 
 
 def diff_canonical(old: dict, new: dict, prefix: str = "") -> list[str]:

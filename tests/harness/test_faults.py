@@ -71,7 +71,7 @@ TUNE_SPACE = {
     # grace_period = max_epochs: ASHA never stops a trial, so "stopped" would be a mislabel
     "budget": {"samples": 2, "max_epochs": 3, "grace_period": 3, "reduction_factor": 2,
                "max_concurrent": 2, "max_failures": 0},
-    "resources": {"cpus": 1},
+    "resources": {"cpu": 1},
     "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
     "search": {"train.lr": {"choice": [1.0e-3, 3.0e-3]}},
 }

@@ -55,7 +55,7 @@ def test_overhead_share_counts_slot_time_outside_training():
 def test_bare_optuna_reference_prunes_with_the_asha_rule(tmp_path, micro_data_config):
     doc = {"metric": "val/best_macro_acc", "mode": "max", "seed": 3,
            "budget": {"samples": 5, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2, "max_concurrent": 2},
-           "resources": {"cpus": 1},
+           "resources": {"cpu": 1},
            "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16},
                     "data": {"preset": "micro", "cache_dir": micro_data_config.cache_dir}},
            "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}}}

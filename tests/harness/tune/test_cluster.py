@@ -34,7 +34,7 @@ SPACE = {
     # grace_period = max_epochs: no ASHA stops, so every trial must reach its last epoch
     "budget": {"samples": 3, "max_epochs": 8, "grace_period": 8, "reduction_factor": 2,
                "max_concurrent": 2, "max_failures": 2},
-    "resources": {"cpus": 1},
+    "resources": {"cpu": 1},
     "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
     "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
 }

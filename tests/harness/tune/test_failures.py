@@ -30,7 +30,7 @@ SPACE = {
     "metric": "val/best_macro_acc", "mode": "max", "seed": 2,
     "budget": {"samples": 3, "max_epochs": 2, "grace_period": 2, "reduction_factor": 2,
                "max_concurrent": 2, "max_failures": MAX_FAILURES},
-    "resources": {"cpus": 1},
+    "resources": {"cpu": 1},
     "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
     "search": {"train.lr": {"choice": [1.0e-3, 3.0e-3, ABSURD_LR]}},
 }
@@ -57,7 +57,7 @@ def failing_experiment(tmp_path_factory, ray_runtime, micro_data_config):
     path = tmp / "nan.yaml"
     path.write_text(yaml.safe_dump(SPACE, sort_keys=False))
     opts = TuneOptions(space=str(path), name="nan", storage=str(tmp / "runs"),
-                       overrides={"data.preset": "micro", "data.cache_dir": micro_data_config.cache_dir},
+                       overrides=["data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"],
                        confirm_top=0)
     t0 = time.monotonic()
     rc = run_tune(opts)

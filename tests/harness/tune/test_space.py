@@ -111,9 +111,9 @@ def test_shipped_spaces_validate_and_resolve_by_name():
 def test_overrides_fix_keys_and_canonical_diff(tmp_path):
     path = write(tmp_path, GOOD)
     a = load_space(path)
-    b = load_space(path, overrides={"data.preset": "micro"}, samples=5)
+    b = load_space(path, overrides=["data.preset=micro"], samples=5)
     changed = diff_canonical(a.canonical(), b.canonical())
     assert any(c.startswith("base.data.preset") for c in changed)
     assert any(c.startswith("budget.samples: 2 -> 5") for c in changed)
     with pytest.raises(ValueError, match="search.train.lr: is searched"):
-        load_space(path, overrides={"train.lr": 0.1})
+        load_space(path, overrides=["train.lr=0.1"])

@@ -31,7 +31,7 @@ SPACE = {
     "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
     "budget": {"samples": 4, "max_epochs": 3, "grace_period": 1, "reduction_factor": 2,
                "max_concurrent": 2, "max_failures": 0},
-    "resources": {"cpus": 1},
+    "resources": {"cpu": 1},
     "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
     "search": {
         "train.lr": {"loguniform": [1.0e-3, 3.0e-2]},
@@ -46,8 +46,8 @@ def space_file(tmp_path: Path, doc: dict = SPACE) -> Path:
     return path
 
 
-def micro_overrides(micro_data_config) -> dict:
-    return {"data.preset": "micro", "data.cache_dir": micro_data_config.cache_dir}
+def micro_overrides(micro_data_config) -> list[str]:
+    return ["data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"]
 
 
 # ------------------------------------------------------------ the pruning fix, driven directly
@@ -225,7 +225,7 @@ def test_sigkill_then_resume_finishes_without_rerunning(tmp_path, micro_data_con
     storage = tmp_path / "runs"
     exp = storage / "killed"
     common = ["--space", str(path), "--name", "killed", "--storage", str(storage),
-              *(f"{k}={v}" for k, v in micro_overrides(micro_data_config).items())]
+              *micro_overrides(micro_data_config)]
     proc = _driver(common)
     deadline = time.monotonic() + 120
     try:   # kill once at least one trial finished and another one has checkpoints: mid-run
