@@ -215,7 +215,8 @@ class ASCMamba(ASCModel):
         self.norm = nn.LayerNorm(channels) if head == "freq_mean" else None
         self.stats = FrequencyStatsHead(channels, head_bands) if head == "freq_stats" else None
         head_in = channels + (meta_dim if fusion == "concat" else 0)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, channels), nn.GELU(), nn.Linear(channels, num_classes))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, channels), nn.GELU(),
+                                  nn.Linear(channels, num_classes))
 
     def _meta(self, context: MetaContext | None):
         if self.metadata is None or context is None:

@@ -90,7 +90,8 @@ def model_complexity(model: ASCModel, front_end: FrontEnd, seconds: float = 10.0
     token = _ACTIVE.set(counter)
     try:
         mel = torch.zeros(1, 1, front_end.frames(seconds), front_end.n_mels, device="meta")
-        context = MetaContext(torch.zeros(1, dtype=torch.long, device="meta"), torch.zeros(1, TIME_FEATURES, device="meta"))
+        context = MetaContext(torch.zeros(1, dtype=torch.long, device="meta"),
+                              torch.zeros(1, TIME_FEATURES, device="meta"))
         with torch.no_grad():
             shadow(mel, context)
     finally:

@@ -22,7 +22,8 @@ class FrontEnd:
     power: float = 2.0               # 1: mel of the magnitude, 2: of the power spectrum
     mel_scale: str = "htk"           # htk | slaney (torchaudio's names)
     mel_norm: str | None = None      # None | slaney (area-normalised triangles)
-    log: str = "ln"                  # ln: ln(x + log_offset); db: 10 log10(max(x, 1e-10)), clipped top_db below the clip's max
+    log: str = "ln"                  # ln: ln(x + log_offset); db: 10 log10(max(x, 1e-10)),
+                                     # clipped top_db below the clip's max
     log_offset: float = 1e-6
     top_db: float | None = None
     max_frames: int | None = None    # keep the first max_frames frames (the official APSIPA 500)

@@ -81,7 +81,8 @@ def fused_scan(mixers: list[MambaMixer], inputs: list[torch.Tensor]) -> list[tor
     for m in mixers:
         add_macs(scan_macs(batch, m.d_inner, length, m.d_state), "scan")
     y = selective_scan(**stacked, delta_softplus=True, backend=mixers[0].scan_backend)
-    return [m.out_proj(part.transpose(1, 2)) for m, part in zip(mixers, y.split([m.d_inner for m in mixers], dim=1), strict=True)]
+    return [m.out_proj(part.transpose(1, 2))
+            for m, part in zip(mixers, y.split([m.d_inner for m in mixers], dim=1), strict=True)]
 
 
 class BiMamba(nn.Module):

@@ -98,7 +98,8 @@ def check_declared_ranges(skip: set[str]) -> None:
     try:
         declared = metadata.requires("ascbench") or []
     except metadata.PackageNotFoundError:
-        raise InstallCheckError("ascbench is not installed in this environment (make install, or pip install -e .)") from None
+        raise InstallCheckError("ascbench is not installed in this environment "
+                                "(make install, or pip install -e .)") from None
     Requirement = _requirement_class()
     for line in declared:
         requirement = Requirement(line)
@@ -170,10 +171,13 @@ def _forward_backward_tiny() -> None:
 
 
 def smoke_test() -> None:
-    _step("torch", lambda: importlib.import_module("torch"), lambda: f"torch {installed_version('torch')} does not import")
+    _step("torch", lambda: importlib.import_module("torch"),
+          lambda: f"torch {installed_version('torch')} does not import")
     _step("torchaudio", _load_torchaudio, lambda: f"{_torch_pair()} does not load", _torchaudio_hint)
-    _step("ray", lambda: importlib.import_module("ray.tune"), lambda: f"ray {installed_version('ray')}: ray.tune does not import")
-    _step("optuna", lambda: importlib.import_module("optuna"), lambda: f"optuna {installed_version('optuna')} does not import")
+    _step("ray", lambda: importlib.import_module("ray.tune"),
+          lambda: f"ray {installed_version('ray')}: ray.tune does not import")
+    _step("optuna", lambda: importlib.import_module("optuna"),
+          lambda: f"optuna {installed_version('optuna')} does not import")
     _step("ascbench", _forward_backward_tiny, lambda: f"ascmamba_tiny forward+backward failed on {_torch_pair()}")
 
 

@@ -12,7 +12,8 @@ from tests.support import REPO
 
 def test_wheel_contains_packages_and_data(tmp_path):
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path)],
         check=True, capture_output=True, text=True,
     )
     (wheel,) = tmp_path.glob("ascbench-*.whl")

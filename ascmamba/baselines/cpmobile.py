@@ -92,7 +92,7 @@ class InvertedBottleneck(nn.Module):
 
 
 class CPMobile(ASCModel):
-    """Simplified CP-Mobile; input is transposed to (batch, 1, mels, frames) so strides read (freq, time) as in DCASE."""
+    """Simplified CP-Mobile; input transposed to (batch, 1, mels, frames) so strides read (freq, time) as in DCASE."""
 
     uses_metadata = False
 

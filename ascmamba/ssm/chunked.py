@@ -40,7 +40,8 @@ def default_chunk_size(batch: int, d_inner: int, d_state: int, dtype: torch.dtyp
     On CUDA every step is a kernel launch either way; longer chunks only save launches of
     the per-chunk ops, so the budget there is larger.
     """
-    budget, (lo, hi) = (CUDA_BUFFER_BYTES, CUDA_CHUNK_RANGE) if device.type == "cuda" else (CPU_BUFFER_BYTES, CPU_CHUNK_RANGE)
+    budget, (lo, hi) = ((CUDA_BUFFER_BYTES, CUDA_CHUNK_RANGE) if device.type == "cuda"
+                        else (CPU_BUFFER_BYTES, CPU_CHUNK_RANGE))
     per_step = batch * d_inner * d_state * torch.empty((), dtype=dtype).element_size()
     return max(lo, min(hi, budget // max(per_step, 1)))
 
@@ -193,9 +194,8 @@ class _ScanGrads:
     dC_t: Tensor | None
 
 
-def _backward_scan(
-    p: _Prepared, states: Tensor, dy: Tensor, T: int, need_ddu: bool, need_ddt: bool, need_A: bool, need_B: bool, need_C: bool
-) -> _ScanGrads:
+def _backward_scan(p: _Prepared, states: Tensor, dy: Tensor, T: int,
+                   need_ddu: bool, need_ddt: bool, need_A: bool, need_B: bool, need_C: bool) -> _ScanGrads:
     """Reverse-time adjoint pass, one chunk at a time, recomputing each chunk's states.
 
     With g_t = d loss / d h_t = C_t dy_t + a_{t+1} g_{t+1} and q_t = g_t a_t h_{t-1} (the

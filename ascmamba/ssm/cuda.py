@@ -42,7 +42,8 @@ def selective_scan_cuda(
     """Run mamba-ssm's `selective_scan_fn` (same argument conventions as ours)."""
     fn = _load()
     if fn is None:
-        raise RuntimeError("the 'cuda' selective-scan backend needs mamba-ssm (pip install '.[cuda]') and its CUDA extension")
+        raise RuntimeError("the 'cuda' selective-scan backend needs mamba-ssm (pip install '.[cuda]') "
+                           "and its CUDA extension")
     if u.device.type != "cuda":
         raise RuntimeError(f"the 'cuda' selective-scan backend needs CUDA tensors; got device {u.device}")
     return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus)

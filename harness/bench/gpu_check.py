@@ -51,12 +51,14 @@ def check_scans(device: torch.device) -> list[tuple[str, bool, str]]:
     rows = []
     for groups in (1, 2):
         err = _max_error("chunked", device, groups)
-        rows.append((f"chunked scan on {device.type} vs float64 reference, groups={groups}", err < 1e-4, f"max |err| {err:.1e}"))
+        rows.append((f"chunked scan on {device.type} vs float64 reference, groups={groups}", err < 1e-4,
+                     f"max |err| {err:.1e}"))
     if "cuda" in available_backends() and device.type == "cuda":
         err = _max_error("cuda", device, 1)
         rows.append(("mamba-ssm CUDA kernel vs float64 reference", err < 1e-3, f"max |err| {err:.1e}"))
     else:
-        rows.append(("mamba-ssm CUDA kernel", True, "skipped: mamba-ssm does not import here (our chunked scan serves CUDA)"))
+        rows.append(("mamba-ssm CUDA kernel", True,
+                     "skipped: mamba-ssm does not import here (our chunked scan serves CUDA)"))
     torch.manual_seed(0)
     bi = BiMamba(16, d_state=8, expand=2).to(device)
     x = torch.randn(4, 50, 16, device=device)
@@ -80,7 +82,8 @@ def check_bf16_step(device: torch.device) -> tuple[str, bool, str]:
     with torch.autocast(device.type, dtype=torch.bfloat16):
         loss = F.cross_entropy(model(mel, ctx), y)
     loss.backward()
-    finite = bool(torch.isfinite(loss)) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    finite = bool(torch.isfinite(loss)) and all(torch.isfinite(p.grad).all()
+                                                for p in model.parameters() if p.grad is not None)
     opt.step()
     if device.type == "cuda":
         torch.cuda.synchronize()

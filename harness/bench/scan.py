@@ -169,7 +169,8 @@ def _headline(rows: list[dict], backends: list[str], config: dict) -> dict | Non
     return out
 
 
-def _methods(dev: torch.device, include_reference: bool) -> tuple[list[str], dict[str, Callable[[Inputs], Tensor]], list[dict]]:
+def _methods(dev: torch.device,
+             include_reference: bool) -> tuple[list[str], dict[str, Callable[[Inputs], Tensor]], list[dict]]:
     """Our backends usable on `dev`, then mambapy and the reference when available, and why any is left out."""
     backends = [b for b in available_backends() if b != "reference" and (b != "cuda" or dev.type == "cuda")]
     methods: dict[str, Callable[[Inputs], Tensor]] = {b: ours(b) for b in backends}

@@ -1,11 +1,11 @@
 """`ascbench bench versus`: the ASCMamba CPU preset against CP-Mobile, trained, over seeds.
 
 The goal it measures: ascmamba_tiny (the preset the demo and `search_spaces/quick.yaml` use)
-at least 3 points of test macro accuracy (of the validation-chosen checkpoint) above CP-Mobile, at no more than 2x its epoch
-time, on the same machine in the same run. `ascmamba_tiny` with `num_blocks=0` (encoder and
-head only) and with the frequency-mean head run beside them, so the table also says what the
-Mamba blocks and the head add, overall and on the planted long-range pair (Bar vs Restaurant,
-told apart only by the order of two events seconds apart; chance 50 %).
+at least 3 points of test macro accuracy (of the validation-chosen checkpoint) above CP-Mobile,
+at no more than 2x its epoch time, on the same machine in the same run. `ascmamba_tiny` with
+`num_blocks=0` (encoder and head only) and with the frequency-mean head run beside them, so the
+table also says what the Mamba blocks and the head add, overall and on the planted long-range
+pair (Bar vs Restaurant, told apart only by the order of two events seconds apart; chance 50 %).
 
 All arms run through the one ablation runner (`ascbench ablate`: local Ray, one CPU per run,
 paired seeds: seed k uses the same split in every arm), 12 epochs, no pseudo-labels, on the
@@ -52,7 +52,8 @@ def run_versus_benchmark(quick: bool = False, seeds: int = 5, epochs: int = 12, 
         arms[arm] = {"n": len(rows), "macro_acc_mean": 100 * rows["macro_acc"].mean(),
                      "macro_acc_sd": 100 * rows["macro_acc"].std(ddof=1) if len(rows) > 1 else 0.0,
                      "epoch_s_mean": rows["epoch_s"].mean(), "params": int(rows["params"].iloc[0]),
-                     "macs": int(rows["macs"].iloc[0]), "per_seed": (100 * rows.sort_values("seed")["macro_acc"]).round(1).tolist(),
+                     "macs": int(rows["macs"].iloc[0]),
+                     "per_seed": (100 * rows.sort_values("seed")["macro_acc"]).round(1).tolist(),
                      "pair_right": right, "pair_n": total}
     ref = arms[REFERENCE]
     for a in arms.values():
@@ -81,10 +82,12 @@ def format_versus_table(r: dict) -> str:
     lines = [f"{r['preset']} synthetic corpus, {r['epochs']} epochs, no pseudo-labels, n = {r['seeds']} seeds per arm "
              f"(paired splits); ± is the standard deviation over seeds; epoch time is wall time per epoch "
              f"(one CPU thread per run, two runs at a time)",
-             "| arm | params | MMACs/clip | test macro acc (%) | vs CP-Mobile | epoch s | time vs CP-Mobile | per seed | long-range pair |",
+             "| arm | params | MMACs/clip | test macro acc (%) | vs CP-Mobile | epoch s | time vs CP-Mobile "
+             "| per seed | long-range pair |",
              "|---|---|---|---|---|---|---|---|---|"]
     for arm, a in sorted(r["arms"].items(), key=lambda kv: -kv[1]["macro_acc_mean"]):
-        lines.append(f"| {arm} | {a['params']:,} | {a['macs'] / 1e6:.1f} | {a['macro_acc_mean']:.1f} ± {a['macro_acc_sd']:.1f} "
+        lines.append(f"| {arm} | {a['params']:,} | {a['macs'] / 1e6:.1f} "
+                     f"| {a['macro_acc_mean']:.1f} ± {a['macro_acc_sd']:.1f} "
                      f"| {a['points_vs_ref']:+.1f} pp | {a['epoch_s_mean']:.2f} | {a['time_vs_ref']:.2f}x "
                      f"| {', '.join(f'{v:.1f}' for v in a['per_seed'])} "
                      f"| {a['pair_right']}/{a['pair_n']} ({100 * a['pair_right'] / max(1, a['pair_n']):.0f}%) |")

@@ -19,5 +19,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                   "same run.", run)
     p.add_argument("name", choices=list(BENCHMARKS), metavar="NAME",
                    help="; ".join(f"{k}: {v}" for k, v in BENCHMARKS.items()))
-    p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run, not a measurement)")
+    p.add_argument("--quick", action="store_true",
+                   help="smaller sizes and fewer repeats (a smoke run, not a measurement)")
     p.add_argument("--out", help="also write the results as JSON to this file")

@@ -43,5 +43,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "demo", "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", run)
+    p = add_command(sub, "demo",
+                    "Run the main job end to end on embedded defaults (CPU, built-in synthetic data).", run)
     p.add_argument("--out", default="runs/demo", help="where the runs and the report go (default runs/demo)")

@@ -88,7 +88,8 @@ def summarise(probe: AudioProbe) -> str:
     per_class = labelled["label"].map(lambda i: classes[i]).value_counts().reindex(classes, fill_value=0)
     lines.append("labelled clips per class: " + ", ".join(f"{c} {n}" for c, n in per_class.items()))
     per_city = clips.groupby("location")["label"].agg(total="size", labelled=lambda s: int((s >= 0).sum()))
-    lines.append("clips per city (labelled): " + ", ".join(f"{c} {r.total} ({r.labelled})" for c, r in per_city.iterrows()))
+    lines.append("clips per city (labelled): "
+                 + ", ".join(f"{c} {r.total} ({r.labelled})" for c, r in per_city.iterrows()))
     if len(probe.info):
         secs = probe.info["seconds"].round(1).value_counts().sort_index()
         lines.append("durations (s): " + ", ".join(f"{d:g} x{n}" for d, n in secs.items()))

@@ -476,9 +476,9 @@ LONG_RANGE_EFFECT = {
                           "dual-path design) sees both; with a high and a low event it could only relate them "
                           "through a frequency path first",
     "why_this_construction": "the two events are the same in both classes and symmetric in time, and farther apart "
-                             "than the receptive field of the dense encoders (at most about 0.6 s) plus a reverberation "
-                             "tail, so only a model that carries information across seconds (the time path) can tell "
-                             "the classes apart",
+                             "than the receptive field of the dense encoders (at most about 0.6 s) plus a "
+                             "reverberation tail, so only a model that carries information across seconds (the time "
+                             "path) can tell the classes apart",
 }
 
 NULL_ATTRIBUTES = (
@@ -638,7 +638,8 @@ def _info(plan: CorpusPlan) -> dict:
         "cities": {"dev": plan.dev_cities, "eval": plan.eval_cities,
                    "unseen_in_eval": [c for c in plan.eval_cities if c not in plan.dev_cities]},
         "city_shares_dev": {c: round(v, 6) for c, v in plan.city_shares.items()},
-        "class_priors": {c: {k: round(float(v), 6) for k, v in zip(CLASSES, pr, strict=True)} for c, pr in plan.city_priors.items()},
+        "class_priors": {c: {k: round(float(v), 6) for k, v in zip(CLASSES, pr, strict=True)}
+                         for c, pr in plan.city_priors.items()},
         "generic_prior": (None if plan.generic_prior is None
                           else {k: round(float(v), 6) for k, v in zip(CLASSES, plan.generic_prior, strict=True)}),
         "time_of_day": {

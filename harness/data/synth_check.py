@@ -146,7 +146,8 @@ def _session_folds(meta: pd.DataFrame, x_audio: np.ndarray, x_meta: np.ndarray, 
                 labelled_only.append(macro_accuracy(y[test_mask][keep], pred[keep]))
         pair_train, pair_test = train_mask & pair, test_mask & pair
         if pair_train.any() and pair_test.any():
-            pair_acc.append(macro_accuracy(y[pair_test], fit_predict(x_audio[pair_train], y[pair_train], x_audio[pair_test])))
+            pair_acc.append(macro_accuracy(y[pair_test],
+                                           fit_predict(x_audio[pair_train], y[pair_train], x_audio[pair_test])))
     return res, labelled_only, pair_acc
 
 

@@ -19,7 +19,8 @@ UV = REPO / ".venv-tools" / "bin" / "uv"
 TORCH_FAMILY_PREFIXES = ("torch", "triton", "nvidia-", "cuda-")
 
 
-def run_check(*args: str, env: dict[str, str] | None = None, python: str = sys.executable) -> subprocess.CompletedProcess:
+def run_check(*args: str, env: dict[str, str] | None = None,
+              python: str = sys.executable) -> subprocess.CompletedProcess:
     return subprocess.run(
         [python, "-m", "harness.install_check", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
@@ -62,7 +63,8 @@ def torchaudio_2_11_1(tmp_path_factory) -> Path:
     """torchaudio 2.11.1 unpacked from its real wheel, to be put in front of the installed one."""
     folder = tmp_path_factory.mktemp("torchaudio-2.11.1")
     download = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "torchaudio==2.11.1", "-d", str(folder)],
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "torchaudio==2.11.1",
+         "-d", str(folder)],
         capture_output=True, text=True,
     )
     if download.returncode != 0:
@@ -73,7 +75,8 @@ def torchaudio_2_11_1(tmp_path_factory) -> Path:
     return site
 
 
-@pytest.mark.skipif(not torch.__version__.startswith("2.11."), reason="the broken pair is torchaudio 2.11.1 over torch 2.11")
+@pytest.mark.skipif(not torch.__version__.startswith("2.11."),
+                    reason="the broken pair is torchaudio 2.11.1 over torch 2.11")
 def test_the_broken_pair_stops_the_check_with_one_line(torchaudio_2_11_1):
     env = {**os.environ, "PYTHONPATH": str(torchaudio_2_11_1)}
     result = run_check(env=env)
@@ -192,4 +195,5 @@ def test_an_environment_with_nothing_installed_fails_in_one_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
-    assert line == "install check failed: ascbench is not installed in this environment (make install, or pip install -e .)"
+    assert line == ("install check failed: ascbench is not installed in this environment "
+                    "(make install, or pip install -e .)")

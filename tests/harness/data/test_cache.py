@@ -77,6 +77,7 @@ def test_crash_mid_build_leaves_no_entry(tmp_path, wavs, monkeypatch):
 
 
 def test_unknown_clip_is_a_clear_error(tmp_path, wavs):
-    entry = FeatureCache(tmp_path / "c").get_or_build(["a", "b", "c", "d", "e"], wavs, FeatureSpec(FRONT_END_16K, 1.0), progress=False)
+    entry = FeatureCache(tmp_path / "c").get_or_build(["a", "b", "c", "d", "e"], wavs, FeatureSpec(FRONT_END_16K, 1.0),
+                                                      progress=False)
     with pytest.raises(KeyError, match="clip 'zz' is not in this feature cache entry"):
         entry.rows(["a", "zz"])

@@ -205,7 +205,8 @@ def test_the_long_range_pair_differs_only_in_the_order_of_two_events(tiny):
     order = {c: [cue for cue in RECIPES[c].cues if cue.name == "order"] for c in (a, b)}
     assert [cue.variant for cue in order[a]] == ["AB"] and [cue.variant for cue in order[b]] == ["BA"]
     assert replace(RECIPES[a], cue_text="", cues=()) == replace(RECIPES[b], cue_text="", cues=())
-    assert [cue for cue in RECIPES[a].cues if cue.name != "order"] == [cue for cue in RECIPES[b].cues if cue.name != "order"]
+    assert ([cue for cue in RECIPES[a].cues if cue.name != "order"]
+            == [cue for cue in RECIPES[b].cues if cue.name != "order"])
     info = load_info(tiny)
     assert all(priors[a] == priors[b] for priors in info["class_priors"].values())
     assert info["time_of_day"]["p_hour_given_class"][a] == info["time_of_day"]["p_hour_given_class"][b]

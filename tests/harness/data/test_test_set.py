@@ -101,7 +101,8 @@ def test_dcase_test_set_is_the_official_evaluation_fold(tmp_path):
     (tmp_path / "audio").mkdir()
     for n in names:
         write_wav(tmp_path / n)
-    (tmp_path / "meta.csv").write_text("filename\tscene_label\n" + "".join(f"{n}\t{n[6:].split('-')[0]}\n" for n in names))
+    (tmp_path / "meta.csv").write_text("filename\tscene_label\n"
+                                       + "".join(f"{n}\t{n[6:].split('-')[0]}\n" for n in names))
     (tmp_path / "evaluation_setup").mkdir()
     (tmp_path / "evaluation_setup" / "fold1_evaluate.csv").write_text(
         "filename\tscene_label\n" + "".join(f"{n}\tx\n" for n in names[4:]))
