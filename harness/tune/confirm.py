@@ -2,7 +2,7 @@
 
 One seed per trial makes the leaderboard's winner partly luck (seed-to-seed spread at this size
 is 3-7 points, more than most gaps between trials). After the search, the top K trials by the
-space's metric are re-run over N seeds through the ablation runner (same Ray runtime, same
+space's metric are re-run over N seeds through the engine as an ablation (same Ray runtime, same
 resources per run, resumable: finished runs are found by their config hash and skipped), and
 `best_config.yaml` becomes the configuration with the best mean validation figure over those
 seeds. Test figures are shown beside them and choose nothing.
@@ -19,6 +19,7 @@ import yaml
 
 from ..ablate.execute import run_grid_document
 from ..ablate.results import load_ablation
+from ..engine.tuner import space_resources
 from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
 from .results import BEST_CONFIG, BEST_INFO, ERROR, RESULTS, best_params
@@ -69,7 +70,7 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
         "name": CONFIRM,
         "description": f"the top {len(arms)} trials of the search, {seeds} seeds each",
         "seeds": seeds,
-        "resources": {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
+        "resources": space_resources(space.resources),
         "base": {"label": label, "config": str(base_file)},
         "variants": {name: overrides for name, overrides, _ in rest},
     }

@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from ray.tune import Callback
 
+from ..engine.store import ended_status
 from ..train.config import from_dict, to_dict
 from .space import Space
 from .storage import ExperimentDir
@@ -32,11 +33,9 @@ def trial_status(trial: Any, max_epochs: int, experiment_over: bool = False) -> 
     driver stopping (SIGINT, an exception in the driver). Before the experiment is over, a trial
     that has not ended is pending, running or paused; after, it was interrupted."""
     status = str(trial.status)
-    if status == "ERROR":
-        return ERROR
-    last = trial.last_result or {}
-    if status == "TERMINATED" and last.get("done"):
-        return FINISHED if int(last.get("epoch") or 0) >= max_epochs else STOPPED
+    ended = ended_status(status == "ERROR", (trial.last_result or {}) if status == "TERMINATED" else {}, max_epochs)
+    if ended is not None:
+        return ended
     if status == "TERMINATED" or experiment_over:
         return INTERRUPTED
     return status.lower()   # pending / running / paused: the experiment is not over

@@ -6,7 +6,6 @@ starts, so mistakes fail in a second and trials only open the cache by path.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -14,20 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..engine.outcome import INTERRUPTED_RC, fit, interrupted_line, resume_hint_on_failure
+from ..engine.ray_env import quiet_ray
+from ..engine.tuner import Plan, build_tuner, restorable, space_resources
 from ..errors import UserError
 from ..ray_runtime import ensure_ray
+from ..schema import PROVENANCE, RECORDS
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, is_uri, storage_root
 
 SPACE_FILE = "space.json"
 OPTUNA_JOURNAL = "optuna.log"   # `optuna-dashboard runs/NAME/optuna.log`
-QUIET_ENV = {
-    "RAY_AIR_NEW_OUTPUT": "0",          # the old output engine honours verbose=0
-    "RAY_DEDUP_LOGS": "0",
-    "TUNE_GLOBAL_CHECKPOINT_S": "1",    # snapshot often: SIGKILL then redoes at most ~1 s of bookkeeping
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "RAY_TRAIN_V2_ENABLED": "0",
-}
 
 
 @dataclass
@@ -42,11 +38,6 @@ class TuneOptions:
     verbose: bool = False
     confirm_top: int = 3      # re-run the top K trials ...
     confirm_seeds: int = 3    # ... over N seeds and choose best_config.yaml by the mean (0: off)
-
-
-def trial_dirname(trial: Any) -> str:
-    """Short trial folder names (Ray's default embeds every param and overflows paths)."""
-    return trial.trial_id
 
 
 def space_from_canonical(doc: dict, source: str) -> Space:
@@ -70,17 +61,6 @@ def data_overrides(metadata: str | None, audio_dir: str | None, source: str | No
     if source == "apsipa":
         out.update({"data.front_end": "apsipa", "data.seconds": 10.0})
     return out
-
-
-def _quiet(verbose: bool) -> None:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    level = logging.INFO if verbose else logging.ERROR
-    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
-        logging.getLogger(name).setLevel(level)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
 
 
 def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
@@ -128,58 +108,42 @@ def forget_experiment(exp: ExperimentDir) -> None:
         folder.rmdir()
 
 
-def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
-                callbacks: tuple = ()):
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    from .progress import ProgressCallback
+def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
+                callbacks: tuple = ()) -> Plan:
+    """The search as an engine plan: Optuna behind a concurrency limit, ASHA (or FIFO), reused workers."""
+    from ..engine.progress import TrialLines
     from .results import ResultsCallback
-    from .search import make_searcher
-    from .trainable import trial_trainable
 
-    trainable = tune.with_resources(
-        tune.with_parameters(trial_trainable, base=space.base),
-        {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
-    )
-    if resume:
-        from ray.tune import Tuner
-
-        if not Tuner.can_restore(exp.uri):
-            raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
-                             "start it again under a new --name")
-        return Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
     b = space.budget
-    if space.strategy["scheduler"] == "fifo":   # every trial runs its whole epoch budget
-        scheduler = FIFOScheduler()
-    else:
-        scheduler = ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
-                                  grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=make_searcher(space, study_name=exp.name, journal=study_journal(exp)),
-                                    scheduler=scheduler,
-                                    num_samples=b["samples"], reuse_actors=True, trial_dirname_creator=trial_dirname),
-        run_config=tune.RunConfig(
-            name=exp.name, storage_path=exp.storage, verbose=1 if verbose else 0,
-            callbacks=[ResultsCallback(exp, space), ProgressCallback(space, exp.name, stream=stream), *callbacks],
-            failure_config=tune.FailureConfig(max_failures=b["max_failures"]),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        ),
-    )
+    plan = Plan(name=exp.name, storage=exp.storage, resources=space_resources(space.resources),
+                inputs={"base": space.base}, num_samples=b["samples"], reuse_actors=True,
+                max_failures=b["max_failures"], keep_checkpoints=2, verbose=verbose,
+                callbacks=[ResultsCallback(exp, space), *callbacks,
+                           TrialLines(f"tune {exp.name}", b["samples"], metric=space.metric, mode=space.mode,
+                                      stream=stream)])
+    if not resume:   # a restored experiment brings its own searcher and scheduler
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+        from .search import make_searcher
+
+        plan.search_alg = make_searcher(space, study_name=exp.name, journal=study_journal(exp))
+        plan.scheduler = FIFOScheduler() if space.strategy["scheduler"] == "fifo" else ASHAScheduler(
+            time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
+            grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
+    return plan
 
 
-def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
-    """Run (or resume) one experiment; 0 when every trial ended, 130 when interrupted.
-    `callbacks` are extra Ray Tune callbacks (the benchmarks time trials with them)."""
-    _quiet(opts.verbose)
-    exp, space = resolve_experiment(opts)
-    out = stream or sys.stdout
+def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> None:
+    """Build the corpus and feature cache once in the driver and record provenance, before Ray starts."""
     from ..data.prepare import prepare_data
+    from ..engine.provenance import provenance
     from ..train.config import from_dict
 
     from ascmamba import get_spec
 
+    if opts.resume and not restorable(exp.uri):
+        raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
+                         "start it again under a new --name")
     cfg = from_dict(space.base)
     try:
         prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
@@ -187,20 +151,40 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
         if not opts.resume:
             forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
         raise
-    started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpus"]), os.cpu_count() or 1),
+    exp.write_text(PROVENANCE, json.dumps(provenance(), indent=2) + "\n")
+
+
+def record_trials(exp: ExperimentDir, space: Space, grid) -> None:
+    """Each trial's record (config, status, per-epoch history, metrics) from Ray's `ResultGrid`."""
+    from ..engine.store import trial_record
+
+    for result in grid:
+        record = trial_record(result, Path(result.path).name, space.budget["max_epochs"])
+        exp.write_text(f"{RECORDS}/{record['id']}.json", json.dumps(record, default=str))
+
+
+def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
+    """Run (or resume) one experiment; 0 when every trial ended, 130 when interrupted.
+    `callbacks` are extra Ray Tune callbacks (the benchmarks time trials with them)."""
+    quiet_ray(opts.verbose)
+    exp, space = resolve_experiment(opts)
+    out = stream or sys.stdout
+    prepare(exp, space, opts)
+    started = ensure_ray(opts.address, num_cpus=max(int(space_resources(space.resources)["cpu"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
+    code: int | None = None
     try:
-        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
-        tuner.fit()   # returns after a first Ctrl-C too (Ray stops the trials); the table says so
-        code: int | None = report(exp, space, time.monotonic() - t0, out)
-        if code == 0:
-            code = confirm(exp, space, opts, out)
+        with resume_hint_on_failure(resume_command(exp)):
+            plan = search_plan(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
+            grid = fit(build_tuner(plan, restore=exp.uri if opts.resume else None))
+            if grid is not None:
+                record_trials(exp, space, grid)
+                code = report(exp, space, time.monotonic() - t0, out)
+            if code == 0:
+                code = confirm(exp, space, opts, out)
     except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
         code = None
-    except BaseException:       # the driver failed: what finished is kept, the rest can be resumed
-        print(f"interrupted by the error below; resume with: {resume_command(exp)}", file=sys.stderr)
-        raise
     finally:
         if started:
             import ray
@@ -210,7 +194,7 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
         code = report(exp, space, time.monotonic() - t0, out)
         if code == 0:   # every search trial had ended: the Ctrl-C cut the confirmation
             print(f"interrupted during the confirmation; resume with: {resume_command(exp)}", file=out)
-            code = 130
+            code = INTERRUPTED_RC
     if code == 0:
         from .results import BEST_CONFIG
 
@@ -234,7 +218,7 @@ def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
         print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
               f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} --confirm-seeds {opts.confirm_seeds}",
               file=out)
-        return 130
+        return INTERRUPTED_RC
     return 0
 
 
@@ -253,13 +237,13 @@ def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
     hint = f"resume with: {resume_command(exp)}"
     if not exp.exists(f"{RESULTS}.parquet"):
         print(f"interrupted before any trial ended; {hint}", file=out)
-        return 130
+        return INTERRUPTED_RC
     local = Path(exp.uri) / f"{RESULTS}.parquet"
     df = pd.read_parquet(local) if local.exists() else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
     ended = df["status"].isin(ENDED)
     if len(df) < space.budget["samples"] or not ended.all():
-        print(f"interrupted: {int(ended.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
-        return 130
+        print(interrupted_line(int(ended.sum()), space.budget["samples"], resume_command(exp)), file=out)
+        return INTERRUPTED_RC
     counts = df["status"].value_counts().to_dict()
     print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
     print(f"results: {exp.uri}/{RESULTS}.parquet (+ .csv); best config: {exp.uri}/{BEST_CONFIG}", file=out)

@@ -1,4 +1,4 @@
-"""The Ray Tune trainable shared by `ascbench tune` and `ascbench ablate`: one `Trial` per Ray trial.
+"""The one Ray Tune trainable of tune, confirmation and ablate runs: one `Trial` per Ray trial.
 
 It reports every epoch through `ray.tune.report` with a checkpoint holding the whole
 trial state, and resumes from `ray.tune.get_checkpoint()` after a crash or a node
@@ -27,11 +27,15 @@ def scalar_metrics(metrics: dict) -> dict:
     return {k: (float("nan") if v is None else v) for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
 
 
-def trial_trainable(params: dict[str, Any], base: dict) -> None:
-    """Ray Tune function trainable: `params` are the searched keys, `base` the fixed run config."""
+def trial_trainable(params: dict[str, Any], base: dict | None = None, configs: dict[str, dict] | None = None) -> None:
+    """Ray Tune function trainable of every engine experiment: a fixed run's whole config
+    (`configs[params["_run"]]`), or a search trial's `base` config with the searched `params` set."""
     from ray import tune
 
-    cfg = from_dict(merge_params(base, {k: v for k, v in params.items() if not k.startswith("_")}))
+    if "_run" in params:
+        cfg = from_dict(configs[params["_run"]])
+    else:
+        cfg = from_dict(merge_params(base, {k: v for k, v in params.items() if not k.startswith("_")}))
     trial = Trial(cfg, progress=False)
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
