@@ -1,34 +1,34 @@
-"""The results store of every experiment the engine runs: one JSON record per trial or run.
+"""The results store of every engine experiment: `results/<id>.json`, one record per trial or run
+(id, config, status, per-epoch history, last val/*, test/*, train/* metrics, wall time, trial
+folder; ablation runs add their final report and complexity), and `provenance.json` taken at run time.
 
-Layout beside the experiment's own files (results.parquet of a search, ablation.json of an
-ablation or a confirmation):
-
-    provenance.json      versions, commit and hardware of the machine that ran it, taken at run time
-    results/<id>.json    one trial or run: id, config, status, per-epoch history, last reported
-                         metrics (val/*, test/*, train/*), wall time, trial folder; ablation and
-                         confirmation runs add their final report and complexity
-    ray/ or Ray's files  Ray Tune's experiment state (checkpoints, for --resume)
-
-Records are built from Ray's documented result API (`ResultGrid` over `ExperimentAnalysis`,
-`Result.metrics_dataframe`) in the driver; nothing else reads Ray's files, and reports read
-these records. An ablation run's record exists only once it finished, so "done" is "the file exists".
+Records are built in the driver from Ray's documented result API (`ResultGrid` over
+`ExperimentAnalysis`, `Result.metrics_dataframe`): nothing else reads Ray's files, reports read
+these. An ablation run's record exists only once it finished, so "done" is "the file exists".
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import UserError
-from ..io import write_json_atomic
+from ..io import write_text_atomic
 from ..schema import ERROR, FINISHED, INTERRUPTED, MANIFEST, PROVENANCE, RECORDS, STOPPED
 from .provenance import provenance
 
 
 class ResultStore:
-    def __init__(self, root: str | Path):
+    """The records of one experiment folder; `write(rel, text)` lands a file in it (default: an atomic
+    local write; a tune experiment on a URI storage passes its `ExperimentDir.write_text`)."""
+
+    def __init__(self, root: str | Path, write: Callable[[str, str], Any] | None = None):
         self.root = Path(root)
         self.dir = self.root / RECORDS
+        self._write = write or (lambda rel, text: write_text_atomic(self.root / rel, text))
+
+    def _put_json(self, rel: str, data: Any) -> None:
+        self._write(rel, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.json"
@@ -36,8 +36,8 @@ class ResultStore:
     def done(self, key: str) -> bool:
         return self.path(key).is_file()
 
-    def put(self, record: dict) -> Path:
-        return write_json_atomic(self.path(record["id"]), record)
+    def put(self, record: dict) -> None:
+        self._put_json(f"{RECORDS}/{record['id']}.json", record)
 
     def get(self, key: str) -> dict:
         return json.loads(self.path(key).read_text(encoding="utf-8"))
@@ -47,12 +47,12 @@ class ResultStore:
             return {}
         return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.dir.glob("*.json"))}
 
-    def write_provenance(self) -> Path:
+    def write_provenance(self) -> None:
         """Where the numbers came from, recorded by the machine that runs the experiment."""
-        return write_json_atomic(self.root / PROVENANCE, provenance())
+        self._put_json(PROVENANCE, provenance())
 
-    def write_manifest(self, manifest: dict) -> Path:
-        return write_json_atomic(self.root / MANIFEST, manifest)
+    def write_manifest(self, manifest: dict) -> None:
+        self._put_json(MANIFEST, manifest)
 
     def manifest(self) -> dict:
         path = self.root / MANIFEST

@@ -109,21 +109,13 @@ class ResultsCallback(Callback):
 
     def __init__(self, exp: ExperimentDir, space: Space):
         self.exp, self.space = exp, space
-        self.trials: list[Any] = []
-
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-        self.trials = trials
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.trials = trials
         write_results(self.exp, trials, self.space)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.trials = trials
-        write_results(self.exp, trials, self.space)
+    on_trial_error = on_trial_complete
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         """Called when Ray's loop ends: after every trial ended, or after a SIGINT or an exception
         in the driver (a trial still pending or running then was interrupted)."""
-        self.trials = trials
         write_results(self.exp, trials, self.space, experiment_over=True)

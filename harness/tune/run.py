@@ -15,10 +15,10 @@ from typing import Any
 
 from ..engine.outcome import INTERRUPTED_RC, fit, interrupted_line, resume_hint_on_failure
 from ..engine.ray_env import quiet_ray
+from ..engine.store import ResultStore, trial_record
 from ..engine.tuner import Plan, build_tuner, restorable, space_resources
 from ..errors import UserError
 from ..ray_runtime import ensure_ray
-from ..schema import PROVENANCE, RECORDS
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
 from .storage import ExperimentDir, is_uri, storage_root
 
@@ -136,7 +136,6 @@ def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
 def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> None:
     """Build the corpus and feature cache once in the driver and record provenance, before Ray starts."""
     from ..data.prepare import prepare_data
-    from ..engine.provenance import provenance
     from ..train.config import from_dict
 
     from ascmamba import get_spec
@@ -151,16 +150,18 @@ def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> None:
         if not opts.resume:
             forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
         raise
-    exp.write_text(PROVENANCE, json.dumps(provenance(), indent=2) + "\n")
+    store(exp).write_provenance()
+
+
+def store(exp: ExperimentDir) -> ResultStore:
+    """The experiment's results store, written through `exp` (a local folder or a URI)."""
+    return ResultStore(exp.uri, write=exp.write_text)
 
 
 def record_trials(exp: ExperimentDir, space: Space, grid) -> None:
     """Each trial's record (config, status, per-epoch history, metrics) from Ray's `ResultGrid`."""
-    from ..engine.store import trial_record
-
     for result in grid:
-        record = trial_record(result, Path(result.path).name, space.budget["max_epochs"])
-        exp.write_text(f"{RECORDS}/{record['id']}.json", json.dumps(record, default=str))
+        store(exp).put(trial_record(result, Path(result.path).name, space.budget["max_epochs"]))
 
 
 def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
