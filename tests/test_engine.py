@@ -9,7 +9,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-import pytest
 from optuna.trial import TrialState
 
 HARNESS = Path(__file__).resolve().parents[1] / "harness"
