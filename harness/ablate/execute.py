@@ -25,13 +25,6 @@ COMPLETE = ".complete"
 HISTORY_KEYS = ("epoch", "stage", "train/loss", "val/macro_acc", "val/acc", "val/log_loss", "time/epoch_s")
 
 
-def _run_one(params: dict, configs: dict[str, dict]) -> None:
-    """Ray function trainable: the shared tune trainable on the run's own full config."""
-    from ..tune.trainable import trial_trainable
-
-    trial_trainable({}, configs[params["_run"]])
-
-
 def _history(trial_dir: Path) -> list[dict]:
     path = trial_dir / "result.json"
     if not path.is_file():
@@ -72,19 +65,12 @@ def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
     return added
 
 
-def _prepare(runs: list[PlannedRun], progress: bool) -> None:
-    """Build corpus and feature cache once in the driver; trials open them by path."""
-    from ascmamba import get_spec
+def _prepare(runs: list[PlannedRun], progress: bool) -> dict:
+    """Prepare the data once in the driver, one handle per distinct data, split seed and front end."""
+    from ..data.handle import prepare_handles
+    from ..train.config import from_dict
 
-    from ..data.prepare import DataConfig, prepare_data
-
-    seen = set()
-    for run in runs:
-        front_end = get_spec(run.config["model"]["name"]).front_end  # each model's own, unless data names one
-        key = json.dumps([run.config["data"], run.seed, front_end.to_dict()], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress, model_front_end=front_end)
+    return prepare_handles((from_dict(run.config) for run in runs), progress)
 
 
 def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
@@ -156,9 +142,11 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     errors: list[str] = []
     interrupted = False
     if pending:
-        _prepare([r for r in runs if r.hash in pending], progress)
+        handles = _prepare([r for r in runs if r.hash in pending], progress)
         ensure_ray(address)
-        trainable = tune.with_resources(tune.with_parameters(_run_one, configs=configs),
+        from ..tune.trainable import trial_trainable
+
+        trainable = tune.with_resources(tune.with_parameters(trial_trainable, configs=configs, handles=handles),
                                         {"cpu": grid.resources["cpu"], "gpu": grid.resources["gpu"]})
         ray_root = root / RAY_DIR
         if resume and ray_root.is_dir():

@@ -129,7 +129,7 @@ def forget_experiment(exp: ExperimentDir) -> None:
 
 
 def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
-                callbacks: tuple = ()):
+                callbacks: tuple = (), handles: dict | None = None):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -139,7 +139,7 @@ def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
     from .trainable import trial_trainable
 
     trainable = tune.with_resources(
-        tune.with_parameters(trial_trainable, base=space.base),
+        tune.with_parameters(trial_trainable, base=space.base, handles=handles),
         {"cpu": space.resources["cpus"], "gpu": space.resources["gpus"]},
     )
     if resume:
@@ -175,14 +175,11 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     _quiet(opts.verbose)
     exp, space = resolve_experiment(opts)
     out = stream or sys.stdout
-    from ..data.prepare import prepare_data
+    from ..data.handle import prepare_handles
     from ..train.config import from_dict
 
-    from ascmamba import get_spec
-
-    cfg = from_dict(space.base)
     try:
-        prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
+        handles = prepare_handles([from_dict(space.base)], progress=opts.verbose)
     except BaseException:
         if not opts.resume:
             forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
@@ -191,7 +188,8 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
                          verbose=opts.verbose)
     t0 = time.monotonic()
     try:
-        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
+        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks,
+                            handles=handles)
         tuner.fit()   # returns after a first Ctrl-C too (Ray stops the trials); the table says so
         code: int | None = report(exp, space, time.monotonic() - t0, out)
         if code == 0:
