@@ -21,7 +21,7 @@ from ..ray_runtime import ensure_ray
 from ..schema import ERROR, FINISHED
 from ..tune.trainable import FINAL_FILE
 from .costs import run_complexity
-from .grid import Grid, PlannedRun, plan_runs
+from .grid import Grid, plan_runs
 
 RAY_DIR = "ray"
 COMPLETE = ".complete"
@@ -47,21 +47,6 @@ def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
                 store.put(run_record(result, run, configs[run]))
                 added += 1
     return added
-
-
-def _prepare(runs: list[PlannedRun], progress: bool) -> None:
-    """Build corpus and feature cache once in the driver; trials open them by path."""
-    from ascmamba import get_spec
-
-    from ..data.prepare import DataConfig, prepare_data
-
-    seen = set()
-    for run in runs:
-        front_end = get_spec(run.config["model"]["name"]).front_end  # each model's own, unless data names one
-        key = json.dumps([run.config["data"], run.seed, front_end.to_dict()], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress, model_front_end=front_end)
 
 
 def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
@@ -104,7 +89,9 @@ def _run_pending(plan: Plan, root: Path, pending: list[str], resume: bool) -> tu
 def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, address: str | None = None,
                  resume: bool = False, progress: bool = True) -> dict:
     """Run what is missing; returns the manifest (plan, sessions, failures)."""
+    from ..data.handle import prepare_handles
     from ..engine.progress import TrialLines
+    from ..train.config import from_dict
 
     quiet_ray()
     root = (Path(storage) / (name or grid.name)).resolve()
@@ -124,12 +111,13 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     start = time.perf_counter()
     errors, interrupted = [], False
     if pending:
-        _prepare([r for r in runs if r.hash in pending], progress)
+        # the data once in the driver: one handle per distinct data, split seed and front end
+        handles = prepare_handles((from_dict(configs[h]) for h in pending), progress)
         ensure_ray(address)
         lines = TrialLines(f"ablate {name or grid.name}", len(configs), done=len(configs) - len(pending))
         plan = Plan(name="run-" + datetime.now().strftime("%Y%m%d-%H%M%S"), storage=str(root / RAY_DIR),
                     resources={"cpu": grid.resources["cpu"], "gpu": grid.resources["gpu"]},
-                    inputs={"configs": configs}, callbacks=[lines] if progress else [])
+                    inputs={"configs": configs, "handles": handles}, callbacks=[lines] if progress else [])
         errors, interrupted = _run_pending(plan, root, pending, resume)
         harvest(root, configs, store)
     session.update({"finished": datetime.now(timezone.utc).isoformat(), "wall_s": time.perf_counter() - start,

@@ -5,6 +5,7 @@ see the same clips, the same split for a given seed and the same feature cache.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +66,25 @@ class ClipArrays:
 
     def __len__(self) -> int:
         return len(self.clip_ids)
+
+    def take(self, idx: np.ndarray) -> ClipArrays:
+        """The clips at positions `idx`, in that order."""
+        idx = np.asarray(idx, dtype=np.int64)
+        return ClipArrays(tuple(self.clip_ids[i] for i in idx), **{f: getattr(self, f)[idx] for f in ARRAY_FIELDS})
+
+    def select(self, clip_ids: Sequence[str]) -> ClipArrays:
+        """The clips named `clip_ids`, in that order (a pseudo-labelled subset of the pool)."""
+        pos = pd.Index(self.clip_ids).get_indexer(list(clip_ids))
+        if (pos < 0).any():
+            raise KeyError(f"clip {list(clip_ids)[int(np.argmin(pos))]!r} is not in this set")
+        return self.take(pos)
+
+    def concat(self, other: ClipArrays) -> ClipArrays:
+        return ClipArrays(self.clip_ids + other.clip_ids,
+                          **{f: np.concatenate([getattr(self, f), getattr(other, f)]) for f in ARRAY_FIELDS})
+
+
+ARRAY_FIELDS = ("rows", "labels", "cities", "times", "sessions", "locations")
 
 
 @dataclass
@@ -138,7 +158,7 @@ def synthetic_root(cfg: DataConfig) -> Path:
     return base / "synthetic" / f"{cfg.preset}-seed{cfg.synth_seed}-v{SYNTH_FORMAT_VERSION}"
 
 
-def _front_end(cfg: DataConfig, model_front_end: FrontEnd | None) -> FrontEnd:
+def resolve_front_end(cfg: DataConfig, model_front_end: FrontEnd | None) -> FrontEnd:
     """The front end a run uses: the config's if it names one; with `auto`, 16k for the synthetic
     corpus (its audio is 16 kHz) and otherwise the one the model declares in the registry."""
     name = cfg.front_end
@@ -173,7 +193,7 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
 
 def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
                  model_front_end: FrontEnd | None = None) -> PreparedData:
-    """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `_front_end`)."""
+    """Load, split and cache a dataset; `model_front_end` is the model's declared one (see `resolve_front_end`)."""
     corpus, seconds, truth = load_corpus(cfg, progress)
     corpus, test_source = attach_test(corpus, cfg, synthetic_test_corpus(cfg, corpus, truth))
     probe = probe_audio(corpus, cfg.on_bad_audio, seconds)
@@ -182,7 +202,7 @@ def prepare_data(cfg: DataConfig, seed: int = 0, progress: bool = True,
     split = session_split(corpus, cfg.val_fraction, split_seed, tuple(cfg.holdout_cities))
     train_side = corpus.clips["clip_id"].isin(split.train + split.unlabelled)
     vocabulary = CityVocabulary(corpus.clips.loc[train_side, "location"])
-    front_end = _front_end(cfg, model_front_end)
+    front_end = resolve_front_end(cfg, model_front_end)
     cache = FeatureCache(cfg.cache_dir)
     features = cache.get_or_build(
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(), FeatureSpec(front_end, seconds),

@@ -108,7 +108,7 @@ def forget_experiment(exp: ExperimentDir) -> None:
         folder.rmdir()
 
 
-def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
+def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, handles: dict, stream=None,
                 callbacks: tuple = ()) -> Plan:
     """The search as an engine plan: Optuna behind a concurrency limit, ASHA (or FIFO), reused workers."""
     from ..engine.progress import TrialLines
@@ -116,7 +116,7 @@ def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
 
     b = space.budget
     plan = Plan(name=exp.name, storage=exp.storage, resources=space_resources(space.resources),
-                inputs={"base": space.base}, num_samples=b["samples"], reuse_actors=True,
+                inputs={"base": space.base, "handles": handles}, num_samples=b["samples"], reuse_actors=True,
                 max_failures=b["max_failures"], keep_checkpoints=2, verbose=verbose,
                 callbacks=[ResultsCallback(exp, space), *callbacks,
                            TrialLines(f"tune {exp.name}", b["samples"], metric=space.metric, mode=space.mode,
@@ -133,24 +133,23 @@ def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, s
     return plan
 
 
-def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> None:
-    """Build the corpus and feature cache once in the driver and record provenance, before Ray starts."""
-    from ..data.prepare import prepare_data
+def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> dict:
+    """The data handle of the search's base config, prepared once in the driver before Ray starts,
+    and the provenance recorded."""
+    from ..data.handle import prepare_handles
     from ..train.config import from_dict
-
-    from ascmamba import get_spec
 
     if opts.resume and not restorable(exp.uri):
         raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
                          "start it again under a new --name")
-    cfg = from_dict(space.base)
     try:
-        prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
+        handles = prepare_handles([from_dict(space.base)], progress=opts.verbose)
     except BaseException:
         if not opts.resume:
             forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
         raise
     store(exp).write_provenance()
+    return handles
 
 
 def store(exp: ExperimentDir) -> ResultStore:
@@ -170,14 +169,14 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     quiet_ray(opts.verbose)
     exp, space = resolve_experiment(opts)
     out = stream or sys.stdout
-    prepare(exp, space, opts)
+    handles = prepare(exp, space, opts)
     started = ensure_ray(opts.address, num_cpus=max(int(space_resources(space.resources)["cpu"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
     code: int | None = None
     try:
         with resume_hint_on_failure(resume_command(exp)):
-            plan = search_plan(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
+            plan = search_plan(exp, space, opts.resume, opts.verbose, handles, stream=stream, callbacks=callbacks)
             grid = fit(build_tuner(plan, restore=exp.uri if opts.resume else None))
             if grid is not None:
                 record_trials(exp, space, grid)
