@@ -1,13 +1,14 @@
 """What a report must say about where numbers came from: versions, commit, hardware.
 
-The git commit is read from .git files, not by running git, so it works in any
-environment where the checkout is present and says "unknown" otherwise.
+Recorded in the experiment folder when the experiment starts, on the machine that runs it
+(harness/engine/store.py), so a report made elsewhere says where its numbers came from.
 """
 from __future__ import annotations
 
 import os
 import platform
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,23 +16,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def git_commit(repo: Path = REPO) -> str:
-    git = repo / ".git"
+    """The checkout's commit as git reports it (worktrees included); "unknown" without git or a checkout."""
+    if not (repo / ".git").exists():   # an installed package: no checkout of its own (not an enclosing repo's)
+        return "unknown"
     try:
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref: "):
-            return head
-        ref = head[5:]
-        ref_file = git / ref
-        if ref_file.is_file():
-            return ref_file.read_text().strip()
-        packed = git / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split()[0]
-    except OSError:
-        pass
-    return "unknown"
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
 def versions() -> dict[str, str]:

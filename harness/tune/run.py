@@ -1,7 +1,8 @@
-"""The `ascbench tune` driver: validate the space, prepare data once, run or resume the Tuner.
+"""The `ascbench tune` driver: validate the space, prepare data once, run or resume the search
+on the engine (harness/engine), record every trial, confirm the winners.
 
-Order matters for cost: the space is validated and the feature cache built before Ray
-starts, so mistakes fail in a second and trials only open the cache by path.
+Order matters for cost: the space is validated and the data handle built before Ray starts, so
+mistakes fail in a second and trials get their data prepared.
 """
 from __future__ import annotations
 
