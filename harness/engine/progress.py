@@ -26,6 +26,9 @@ class TrialLines(Callback):
         state["stream"] = None   # not picklable; sys.stdout is used after a restore
         return state
 
+    def setup(self, **info: Any) -> None:
+        self.start = time.monotonic()   # a restored experiment's clock starts again (monotonic is per process)
+
     def _best(self, trial: Any) -> str:
         if self.metric is None:
             return ""
