@@ -22,7 +22,7 @@ from ..ablate.results import load_ablation
 from ..engine.tuner import space_resources
 from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
-from .results import BEST_CONFIG, BEST_INFO, ERROR, RESULTS, best_params
+from .results import ERROR, RESULTS, best_params, write_best
 from .space import Space
 from .storage import ExperimentDir, storage_root
 from ..train.dotted import get_dotted, merge_params
@@ -131,13 +131,10 @@ def _write_best(exp: ExperimentDir, space: Space, top: pd.DataFrame, board: pd.D
     col = f"confirmed/val_{key}_mean"
     winner = board.sort_values(col, ascending=space.mode != "max").iloc[0]
     trial = top[top["trial_id"] == winner["trial_id"]].iloc[0]
-    params = best_params(trial, space)
-    exp.write_text(BEST_CONFIG, yaml.safe_dump(to_dict(from_dict(merge_params(space.base, params))), sort_keys=False))
-    info = {"trial_id": str(winner["trial_id"]), "params": params, "metric": space.metric, "mode": space.mode,
-            "chosen_by": f"mean validation {key} over {int(winner['n_seeds'])} confirmation seeds",
-            "value": float(winner[col]), "single_seed_value": float(winner[f"single_seed/{space.metric}"]),
-            "test_macro_acc_mean": float(winner["confirmed/test_macro_acc_mean"])}
-    exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
+    write_best(exp, space, trial, {
+        "chosen_by": f"mean validation {key} over {int(winner['n_seeds'])} confirmation seeds",
+        "value": float(winner[col]), "single_seed_value": float(winner[f"single_seed/{space.metric}"]),
+        "test_macro_acc_mean": float(winner["confirmed/test_macro_acc_mean"])})
 
 
 def format_confirmation(conf: dict, space: Space) -> str:

@@ -95,13 +95,17 @@ def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experimen
     exp.write(f"{RESULTS}.csv", lambda p: df.to_csv(p, index=False))
     best = best_row(df, space)
     if best is not None:
-        params = best_params(best, space)
-        config = to_dict(from_dict(merge_params(space.base, params)))
-        exp.write_text(BEST_CONFIG, yaml.safe_dump(config, sort_keys=False))
-        info = {"trial_id": best["trial_id"], "status": best["status"], "params": params,
-                "metric": space.metric, "mode": space.mode, "value": float(best[f"best/{space.metric}"])}
-        exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
+        write_best(exp, space, best, {"status": best["status"], "value": float(best[f"best/{space.metric}"])})
     return df
+
+
+def write_best(exp: ExperimentDir, space: Space, row: pd.Series, info: dict) -> None:
+    """best_config.yaml (a whole run config for `ascbench train`) of the trial in results `row`, and
+    best.yaml saying which trial it is and why it won (`info`)."""
+    params = best_params(row, space)
+    exp.write_text(BEST_CONFIG, yaml.safe_dump(to_dict(from_dict(merge_params(space.base, params))), sort_keys=False))
+    info = {"trial_id": str(row["trial_id"]), "params": params, "metric": space.metric, "mode": space.mode, **info}
+    exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
 
 
 class ResultsCallback(Callback):
