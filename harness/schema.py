@@ -5,6 +5,11 @@ from __future__ import annotations
 
 STRATEGY_DEFAULTS = {"scheduler": "asha", "searcher": "tpe"}   # a space without `strategy`
 
+# Every experiment folder (tune, ablation, confirmation): see harness/engine/store.py
+RECORDS = "results"            # results/<id>.json: one record per trial or run (config, status, history, metrics)
+PROVENANCE = "provenance.json"   # versions, commit, hardware, recorded at run time
+MANIFEST = "ablation.json"     # an ablation's plan and sessions
+
 # A tune experiment's files (STORAGE/NAME/...)
 RESULTS = "results"          # results.parquet + results.csv: one row per trial
 BEST_CONFIG = "best_config.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.ablate.store import is_ablation_dir
+from harness.engine.store import is_ablation_dir
 from harness.errors import UserError
 
 TUNE_MARKERS = ("results.parquet", "results.csv", "space.json")

@@ -6,13 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.ablate.provenance import provenance
 from harness.ablate.results import AblationResults, headline_split
 from harness.ablate.tables import ablation_table, human, markdown_table, pct
 from harness.schema import FINISHED, STOPPED, STRATEGY_DEFAULTS
 
 from . import figures
-from .tune_data import TuneRun, importance
+from .tune_data import TuneRun, importance, stored_provenance
 
 
 def _fig(path: Path, out: Path, alt: str) -> str:
@@ -24,16 +23,24 @@ def _hours(seconds: float) -> str:
 
 
 # --------------------------------------------------------------------------- what was run
-def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
-    lines = ["## What was run", ""]
-    prov = ablations[0].manifest.get("provenance") if ablations else None
-    prov = prov or provenance()
+def _provenance_lines(tunes: list[TuneRun], ablations: list[AblationResults]) -> list[str]:
+    """Commit, hardware and versions as the first experiment recorded them when it ran."""
+    stored = [stored_provenance(x.root) for x in [*tunes, *ablations]]
+    stored += [a.manifest.get("provenance") for a in ablations]   # ablations recorded before provenance.json
+    prov = next((p for p in stored if p), None)
+    if prov is None:
+        return ["- provenance: not recorded (runs made before experiments recorded it)"]
     hw = prov["hardware"]
-    lines += [
-        f"- git commit: `{prov['git_commit']}`" + ("" if ablations else " (at report time)"),
+    return [
+        f"- git commit: `{prov['git_commit']}` (recorded when the run started)",
         f"- hardware: {hw['cpu_count']} CPU cores ({hw['cpu']}), GPUs: {', '.join(hw['gpus']) or 'none'}; host {hw['host']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
     ]
+
+
+def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
+    lines = ["## What was run", ""]
+    lines += _provenance_lines(tunes, ablations)
     for run in tunes:
         r = run.results
         wall = float(r["wall_s"].sum()) if "wall_s" in r else float("nan")

@@ -1,9 +1,9 @@
 """A tune experiment read offline: the results table, per-epoch histories, the search space, and
 the Optuna study rebuilt from the table for parameter importance.
 
-The tune driver keeps its Optuna study in memory, so the report rebuilds it from the stored
-trials (params + objective) with the stored distributions: the same data Optuna's
-importance evaluators would see on the live study.
+The report rebuilds the Optuna study from the stored trials (params + objective) with the stored
+distributions: the same data Optuna's importance evaluators would see on the live study.
+Everything is read from the files named in harness/schema.py, never from Ray's own files.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.schema import FINISHED, LEGACY_STATUSES
+from harness.schema import FINISHED, LEGACY_STATUSES, PROVENANCE, RECORDS
 
 
 @dataclass
@@ -55,22 +55,21 @@ def _results(root: Path) -> pd.DataFrame:
 
 
 def _histories(root: Path, notes: list[str]) -> dict[str, pd.DataFrame]:
-    """Per-epoch results from each trial folder's `result.json` (JSON lines Ray writes per report):
-    read offline, no Ray runtime needed."""
+    """Per-epoch metrics of each trial from the records the driver stored (results/<trial_id>.json)."""
     out: dict[str, pd.DataFrame] = {}
-    for path in sorted(Path(root).glob("*/result.json")):
-        rows = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut off by a crash
-        if rows:
-            df = pd.json_normalize(rows, sep="/")
-            out[str(rows[-1].get("trial_id", path.parent.name))] = df
+    for path in sorted((root / RECORDS).glob("*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if record.get("history"):
+            out[str(record["id"])] = pd.DataFrame(record["history"])
     if not out:
-        notes.append("per-epoch histories unavailable (no trial result.json files)")
+        notes.append(f"per-epoch histories unavailable (no trial records in {RECORDS}/)")
     return out
+
+
+def stored_provenance(root: Path) -> dict | None:
+    """Versions, commit and hardware the experiment recorded when it ran (None if it recorded none)."""
+    path = Path(root) / PROVENANCE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 def load_tune(root: str | Path) -> TuneRun:

@@ -1,4 +1,4 @@
-"""Run an ablation on Ray: each missing (arm, seed) is one trial with its own resources, in parallel.
+"""Run an ablation on the engine: each missing (arm, seed) is one trial with its own resources, in parallel.
 
 Done runs are skipped by hash (the results store), so repeating the command is cheap and
 adding a seed or a variant runs only what is new. Without `--resume`, a run that was cut
@@ -8,185 +8,117 @@ restored first and their trials continue from their last epoch checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..engine.outcome import fit
+from ..engine.ray_env import quiet_ray
+from ..engine.store import ResultStore, ended_status, is_ablation_dir, read_results, trial_record
+from ..engine.tuner import Plan, build_tuner, restorable
 from ..io import write_text_atomic
 from ..ray_runtime import ensure_ray
+from ..schema import ERROR, FINISHED
+from ..tune.trainable import FINAL_FILE
 from .costs import run_complexity
-from .grid import Grid, PlannedRun, plan_runs
-from .provenance import provenance
-from .store import ResultStore, is_ablation_dir
+from .grid import Grid, plan_runs
 
 RAY_DIR = "ray"
 COMPLETE = ".complete"
-HISTORY_KEYS = ("epoch", "stage", "train/loss", "val/macro_acc", "val/acc", "val/log_loss", "time/epoch_s")
 
 
-def _run_one(params: dict, configs: dict[str, dict]) -> None:
-    """Ray function trainable: the shared tune trainable on the run's own full config."""
-    from ..tune.trainable import trial_trainable
-
-    trial_trainable({}, configs[params["_run"]])
-
-
-def _history(trial_dir: Path) -> list[dict]:
-    path = trial_dir / "result.json"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            r = json.loads(line)
-            rows.append({k: r[k] for k in HISTORY_KEYS if k in r} | {"time_total_s": r.get("time_total_s")})
-    return rows
+def run_record(result, run: str, config: dict) -> dict:
+    """The store record of a finished run: the engine's trial record plus the final report and complexity."""
+    final_path = Path(result.path) / FINAL_FILE
+    final = json.loads(final_path.read_text(encoding="utf-8"))
+    return trial_record(result, run, config["train"]["epochs"]) | {
+        "config": config, "status": FINISHED, "final": final, "complexity": run_complexity(config, final["data"]),
+        "finished_at": datetime.fromtimestamp(final_path.stat().st_mtime, timezone.utc).isoformat(),
+    }
 
 
 def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
-    """Turn every finished Ray trial of this ablation (final.json present) into a store record."""
-    added = 0
-    for final_path in sorted((root / RAY_DIR).glob("*/*/final.json")):
-        trial_dir = final_path.parent
-        try:
-            params = json.loads((trial_dir / "params.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        run_hash = params.get("_run")
-        if run_hash not in configs or store.done(run_hash):
-            continue
-        final = json.loads(final_path.read_text(encoding="utf-8"))
-        history = _history(trial_dir)
-        store.put({
-            "hash": run_hash,
-            "config": configs[run_hash],
-            "final": final,
-            "complexity": run_complexity(configs[run_hash], final["data"]),
-            "history": history,
-            "wall_s": history[-1]["time_total_s"] if history else None,
-            "trial_dir": str(trial_dir),
-            "finished_at": datetime.fromtimestamp(final_path.stat().st_mtime, timezone.utc).isoformat(),
-        })
-        added += 1
+    """Record every finished run of this ablation's Ray experiments (final report written) not yet stored."""
+    ray_root, added = root / RAY_DIR, 0
+    for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir()) if ray_root.is_dir() else []:
+        for result in read_results(exp_dir):
+            run = (result.config or {}).get("_run")
+            if run in configs and not store.done(run) and (Path(result.path) / FINAL_FILE).is_file():
+                store.put(run_record(result, run, configs[run]))
+                added += 1
     return added
 
 
-def _prepare(runs: list[PlannedRun], progress: bool) -> None:
-    """Build corpus and feature cache once in the driver; trials open them by path."""
-    from ascmamba import get_spec
-
-    from ..data.prepare import DataConfig, prepare_data
-
-    seen = set()
-    for run in runs:
-        front_end = get_spec(run.config["model"]["name"]).front_end  # each model's own, unless data names one
-        key = json.dumps([run.config["data"], run.seed, front_end.to_dict()], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            prepare_data(DataConfig(**run.config["data"]), seed=run.seed, progress=progress, model_front_end=front_end)
-
-
 def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
-    """Run a Tuner; returns one line per errored trial, and whether the driver was interrupted
-    (a trial neither errored nor ended with Ray's `done` mark: Ctrl-C stopped it). Only an
-    experiment whose every trial ended is marked complete; --resume restores the others."""
-    try:
-        grid = tuner.fit()
-    except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
+    """Run a Tuner; returns one line per errored run, and whether the driver was interrupted
+    (a run neither errored nor ended: Ctrl-C stopped it). Only an experiment whose every run
+    ended is marked complete; --resume restores the others."""
+    grid = fit(tuner)
+    if grid is None:
         return [], True
+    statuses = [(r, ended_status(r.error is not None, r.metrics or {}, 0)) for r in grid]
     errors = [f"{r.config.get('_run')}: {str(r.error).strip().splitlines()[-1] if str(r.error).strip() else r.error}"
-              for r in grid if r.error is not None]
-    interrupted = any(r.error is None and not (r.metrics or {}).get("done") for r in grid)
+              for r, status in statuses if status == ERROR]
+    interrupted = any(status is None for _, status in statuses)
     if not errors and not interrupted:
         write_text_atomic(exp_dir / COMPLETE, datetime.now(timezone.utc).isoformat() + "\n")
     return errors, interrupted
 
 
-def _progress_callback(name: str, total: int, skipped: int):
-    """One line per finished run instead of Ray's status table."""
-    from ray.tune import Callback
+def _run_pending(plan: Plan, root: Path, pending: list[str], resume: bool) -> tuple[list[str], bool]:
+    """Restore this ablation's unfinished Ray experiments (with --resume), then run what is still missing."""
+    from ray import tune
 
-    class AblationProgress(Callback):
-        def __init__(self) -> None:
-            self.done, self.errors, self.start = skipped, 0, time.perf_counter()
-
-        def _line(self) -> None:
-            print(f"ablate {name}: {self.done}/{total} runs done, {self.errors} errors, "
-                  f"{time.perf_counter() - self.start:.0f}s", flush=True)
-
-        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-            self.done += 1
-            self._line()
-
-        def on_trial_error(self, iteration, trials, trial, **info) -> None:
-            self.errors += 1
-            self._line()
-
-    return AblationProgress()
+    store, ray_root = ResultStore(root), root / RAY_DIR
+    errors: list[str] = []
+    interrupted = False
+    if resume and ray_root.is_dir():
+        for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir() and not (p / COMPLETE).exists()):
+            if restorable(str(exp_dir)) and not interrupted:
+                new_errors, interrupted = _fit(build_tuner(plan, restore=str(exp_dir)), exp_dir)
+                errors += new_errors
+        harvest(root, plan.inputs["configs"], store)
+        pending = [h for h in pending if not store.done(h)]
+    if pending and not interrupted:
+        plan.param_space = {"_run": tune.grid_search(pending)}
+        new_errors, interrupted = _fit(build_tuner(plan), ray_root / plan.name)
+        errors += new_errors
+    return errors, interrupted
 
 
 def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, address: str | None = None,
                  resume: bool = False, progress: bool = True) -> dict:
     """Run what is missing; returns the manifest (plan, sessions, failures)."""
-    # checkpoints every epoch are the point (resume); Tune's warning about it is noise here
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old output engine honours verbose=0
-    from ray import tune
+    from ..data.handle import prepare_handles
+    from ..engine.progress import TrialLines
+    from ..train.config import from_dict
 
+    quiet_ray()
     root = (Path(storage) / (name or grid.name)).resolve()
     store = ResultStore(root)
     runs = plan_runs(grid)
     configs = {r.hash: r.config for r in runs}
     manifest = store.manifest() if is_ablation_dir(root) else {"sessions": []}
-    manifest.update({
-        "kind": "ablation",
-        "name": name or grid.name,
-        "grid": grid.to_dict(),
-        "plan": [{"arm": r.arm, "kind": r.kind, "seed": r.seed, "hash": r.hash} for r in runs],
-        "configs": configs,
-        "provenance": provenance(),
-    })
+    manifest.update({"kind": "ablation", "name": name or grid.name, "grid": grid.to_dict(),
+                     "plan": [{"arm": r.arm, "kind": r.kind, "seed": r.seed, "hash": r.hash} for r in runs],
+                     "configs": configs})
     store.write_manifest(manifest)
+    store.write_provenance()
     harvest(root, configs, store)  # trials that finished after a previous driver died
     pending = [h for h in dict.fromkeys(r.hash for r in runs) if not store.done(h)]
     session = {"started": datetime.now(timezone.utc).isoformat(), "planned": len(configs),
                "skipped": len(configs) - len(pending), "resources": grid.resources}
     start = time.perf_counter()
-    errors: list[str] = []
-    interrupted = False
+    errors, interrupted = [], False
     if pending:
-        _prepare([r for r in runs if r.hash in pending], progress)
+        # the data once in the driver: one handle per distinct data, split seed and front end
+        handles = prepare_handles((from_dict(configs[h]) for h in pending), progress)
         ensure_ray(address)
-        trainable = tune.with_resources(tune.with_parameters(_run_one, configs=configs),
-                                        {"cpu": grid.resources["cpu"], "gpu": grid.resources["gpu"]})
-        ray_root = root / RAY_DIR
-        if resume and ray_root.is_dir():
-            for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir() and not (p / COMPLETE).exists()):
-                if tune.Tuner.can_restore(str(exp_dir)) and not interrupted:
-                    tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
-                    new_errors, interrupted = _fit(tuner, exp_dir)
-                    errors += new_errors
-            harvest(root, configs, store)
-            pending = [h for h in pending if not store.done(h)]
-        if pending and not interrupted:
-            exp_name = "run-" + datetime.now().strftime("%Y%m%d-%H%M%S")
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"_run": tune.grid_search(pending)},
-                tune_config=tune.TuneConfig(num_samples=1),
-                run_config=tune.RunConfig(
-                    name=exp_name,
-                    storage_path=str(ray_root),
-                    failure_config=tune.FailureConfig(max_failures=1),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                    verbose=0,
-                    callbacks=[_progress_callback(name or grid.name, len(configs), len(configs) - len(pending))]
-                    if progress else [],
-                ),
-            )
-            new_errors, interrupted = _fit(tuner, ray_root / exp_name)
-            errors += new_errors
+        lines = TrialLines(f"ablate {name or grid.name}", len(configs), done=len(configs) - len(pending))
+        plan = Plan(name="run-" + datetime.now().strftime("%Y%m%d-%H%M%S"), storage=str(root / RAY_DIR),
+                    resources={"cpu": grid.resources["cpu"], "gpu": grid.resources["gpu"]},
+                    inputs={"configs": configs, "handles": handles}, callbacks=[lines] if progress else [])
+        errors, interrupted = _run_pending(plan, root, pending, resume)
         harvest(root, configs, store)
     session.update({"finished": datetime.now(timezone.utc).isoformat(), "wall_s": time.perf_counter() - start,
                     "ran": sum(store.done(h) for h in pending), "errors": errors, "interrupted": interrupted})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .stats import compare_to_base, summarise
-from .store import ResultStore
+from ..engine.store import ResultStore
 
 
 @dataclass

@@ -109,7 +109,7 @@ def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
 
     from ..data.prepare import DataConfig, prepare_data
     from ..ray_runtime import ensure_ray
-    from ..tune import run as tune_run
+    from ..engine.ray_env import quiet_ray
 
     preset = "tiny"   # micro is too small to learn anything in a few epochs: every trial ties at chance
     results = []
@@ -117,7 +117,7 @@ def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
         tmp = Path(tmp_name)
         cache = str(tmp / "cache")
         prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)
-        tune_run._quiet(False)
+        quiet_ray(False)
         started = ensure_ray()
         try:
             for rep in range(reps):

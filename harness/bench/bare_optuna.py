@@ -22,6 +22,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
+from ..data.handle import DataHandle, handle_key, prepare_handles
 from ..tune.search import DefineByRun, make_sampler
 from ..tune.space import Space
 
@@ -42,16 +43,17 @@ def _init_worker(study_name: str, journal: str, pruner: optuna.pruners.BasePrune
     _STUDY = optuna.load_study(study_name=study_name, storage=_storage(journal), pruner=pruner)
 
 
-def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, submitted: float) -> dict:
+def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, submitted: float,
+               handles: dict[str, DataHandle]) -> dict:
     """One trial in a worker: train epoch by epoch, report, stop when the pruner says so."""
-    from ..train.config import from_dict
     from ..train.trial import Trial
-    from ..train.dotted import merge_params
+    from ..tune.trainable import trial_config
 
     started = time.time()
     assert _STUDY is not None, "worker not initialised"
     trial = optuna.Trial(_STUDY, trial_id)
-    run = Trial(from_dict(merge_params(base, params)), progress=False)
+    cfg = trial_config(params, base, None)
+    run = Trial(cfg, data=handles.get(handle_key(cfg)), progress=False)
     epoch_starts: list[float] = []
     epoch_s: list[float] = []
     value, pruned = None, False
@@ -70,7 +72,10 @@ def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, s
 
 def run_bare_optuna(space: Space, workdir: str | os.PathLike) -> dict:
     """Run `space` (ASHA-equivalent pruning, the space's sampler and seed) to completion; per-trial
-    timings on the wall clock (`time.time`, comparable across processes)."""
+    timings on the wall clock (`time.time`, comparable across processes). The data is prepared once
+    here and handed to every trial, as ascbench's tuner does."""
+    from ..train.config import from_dict
+
     b = space.budget
     journal = str(Path(workdir) / "optuna-journal.log")
     name = "bare"
@@ -81,6 +86,7 @@ def run_bare_optuna(space: Space, workdir: str | os.PathLike) -> dict:
     study = optuna.create_study(study_name=name, storage=_storage(journal), sampler=make_sampler(space),
                                 pruner=pruner, direction="maximize" if space.mode == "max" else "minimize")
     sample = DefineByRun(space.search)
+    handles = prepare_handles([from_dict(space.base)])
     threads = max(1, int(space.resources["cpu"]))
     rows: list[dict] = []
     running: dict[Future, optuna.Trial] = {}
@@ -92,7 +98,7 @@ def run_bare_optuna(space: Space, workdir: str | os.PathLike) -> dict:
                 trial = study.ask()
                 sample(trial)
                 running[pool.submit(_run_trial, trial._trial_id, dict(trial.params), space.base, space.metric,
-                                    time.time())] = trial
+                                    time.time(), handles)] = trial
                 asked += 1
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:

@@ -14,7 +14,7 @@ Per phase: `wall`, the tune subprocess from start to exit (what a user waits for
 interpreter start, joining the cluster and the results table), and `span`, from the first
 trial's first epoch start to the last trial's last report (the steady-state rate; it leaves
 out the driver's start and the first worker process's start). Trial times come from each
-trial's `result.json`: `timestamp` is whole seconds, so a trial's start (first report's
+trial's stored per-epoch history (Ray's auto-filled result keys): `timestamp` is whole seconds, so a trial's start (first report's
 timestamp minus its `time_this_iter_s`) and end (last report's timestamp) are taken at the
 middle of their one-second window; `peak concurrent` counts only overlaps longer than that
 second, so two trials run back to back on one CPU never count as concurrent.
@@ -99,12 +99,9 @@ def peak_concurrency(intervals: list[tuple[float, float]], tolerance_s: float = 
     return max(peak, 1) if intervals else 0
 
 
-def _read_rows(result_json: Path) -> list[dict]:
-    return [json.loads(line) for line in result_json.read_text().splitlines() if line.strip()]
-
-
 def summarise_phase(phase: dict, exp_dir: Path, sizes: Sizes) -> dict:
     """Rates, span and concurrency of one finished phase; PhaseFailed unless every trial finished."""
+    from ..engine.store import ResultStore
     from ..tune.results import FINISHED, RESULTS
 
     label = f"{phase['nodes']} node(s) x {phase['cpus_per_node']} CPU"
@@ -121,9 +118,10 @@ def summarise_phase(phase: dict, exp_dir: Path, sizes: Sizes) -> dict:
         raise PhaseFailed(f"bench scale: {label}: {finished}/{sizes.samples} trials finished ({counts}); {kept}")
     trials = []
     for row in df.itertuples(index=False):
-        rows = _read_rows(Path(row.path) / "result.json")
+        record = ResultStore(exp_dir).get(row.trial_id)   # per-epoch history as the driver stored it
+        rows = record["history"]
         start, end = trial_interval(rows)
-        trials.append({"trial_id": row.trial_id, "lr": rows[-1]["config"]["train.lr"],
+        trials.append({"trial_id": row.trial_id, "lr": record["config"]["train.lr"],
                        "epochs": rows[-1]["epoch"], "pid": rows[-1]["pid"], "node_ip": rows[-1]["node_ip"],
                        "start": start, "end": end, "wall_s": end - start})
     intervals = [(t["start"], t["end"]) for t in trials]

@@ -84,11 +84,15 @@ class CachedFeatures:
         return np.fromiter((index[c] for c in clip_ids), dtype=np.int64, count=len(clip_ids))
 
 
+def open_features(path: str | Path) -> np.ndarray:
+    """The features of the entry at `path`, memory-mapped read-only (nothing is read until indexed)."""
+    return np.load(Path(path) / FEATURES_FILE, mmap_mode="r")
+
+
 def open_entry(path: str | Path) -> CachedFeatures:
     path = Path(path)
     meta = json.loads((path / INDEX_FILE).read_text())
-    features = np.load(path / FEATURES_FILE, mmap_mode="r")
-    return CachedFeatures(path, features, tuple(meta["clip_ids"]), meta["spec"])
+    return CachedFeatures(path, open_features(path), tuple(meta["clip_ids"]), meta["spec"])
 
 
 def reserve(path: Path) -> None:

@@ -12,16 +12,17 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ascmamba import MetaContext, create_model, get_spec
+from ascmamba import MetaContext, create_model
 from ascmamba.complexity import count_params
 
-from ..data.prepare import ClipArrays, PreparedData, prepare_data
+from ..data.handle import DataHandle, prepare_handle
+from ..data.prepare import ClipArrays
 from ..errors import UserError
 from . import pseudo
 from .augment import mixup_pairs, spec_mask
@@ -97,23 +98,18 @@ class TrialState:
 
 
 class Trial:
-    def __init__(self, cfg: RunConfig, data: PreparedData | None = None, progress: bool = False):
+    def __init__(self, cfg: RunConfig, data: DataHandle | None = None, progress: bool = False):
         self.cfg = cfg
         self.stages = stage_epochs(cfg)
         self.boundaries = np.cumsum(self.stages).tolist()  # epoch index where each stage ends
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
         self.device = resolve_device(cfg.train.device)
-        self.data = data if data is not None else prepare_data(
-            cfg.data, seed=cfg.seed, progress=progress, model_front_end=get_spec(cfg.model.name).front_end)
-        self.train_set = self.data.arrays(self.data.split.train)
-        self.val_set = self.data.arrays(self.data.split.val)
-        self.pool = self.data.arrays(self.data.split.unlabelled)
-        self.test_set = self.data.arrays(self.data.split.test)
-        if len(self.train_set) == 0 or len(self.val_set) == 0:
-            raise UserError(f"{self.data.corpus.source}: the split left no training or no validation clips")
-        self.features = self.data.features.features
-        self.mean, self.std = self._normalisation()
+        self.data = data if data is not None else prepare_handle(cfg, progress=progress)
+        self.train_set, self.val_set, self.pool, self.test_set = (
+            self.data.sets[role] for role in ("train", "val", "unlabelled", "test"))
+        self.features = self.data.features()
+        self.mean, self.std = torch.from_numpy(self.data.norm_mean), torch.from_numpy(self.data.norm_std)
 
         reseed(cfg.seed)
         self.model_kwargs = {
@@ -139,21 +135,6 @@ class Trial:
         self.last_val_report: dict | None = None
 
     # ------------------------------------------------------------------ data
-    def _normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-mel mean and std of the training clips (computed in chunks from the memory map)."""
-        rows = np.sort(self.train_set.rows)
-        total = np.zeros(self.features.shape[-1])
-        total_sq = np.zeros(self.features.shape[-1])
-        count = 0
-        for start in range(0, len(rows), 256):
-            x = np.asarray(self.features[rows[start:start + 256]], dtype=np.float64)
-            total += x.sum(axis=(0, 1))
-            total_sq += (x**2).sum(axis=(0, 1))
-            count += x.shape[0] * x.shape[1]
-        mean = total / count
-        std = np.sqrt(np.maximum(total_sq / count - mean**2, 1e-8))
-        return torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
-
     def batch(self, arrays: ClipArrays, idx: np.ndarray) -> tuple[torch.Tensor, MetaContext]:
         """Normalised log-mels and metadata of clips `idx` of `arrays` on the trial's device: training,
         evaluation and the data benchmark all read through here."""
@@ -169,16 +150,9 @@ class Trial:
         """Labelled training clips plus the current pseudo-labels, with labels and loss weights."""
         if not self.state.pseudo_ids:
             return self.train_set, self.train_set.labels, np.ones(len(self.train_set), dtype=np.float32)
-        extra = self.data.arrays(self.state.pseudo_ids)
-        merged = ClipArrays(
-            clip_ids=self.train_set.clip_ids + extra.clip_ids,
-            rows=np.concatenate([self.train_set.rows, extra.rows]),
-            labels=np.concatenate([self.train_set.labels, np.asarray(self.state.pseudo_labels, dtype=np.int64)]),
-            cities=np.concatenate([self.train_set.cities, extra.cities]),
-            times=np.concatenate([self.train_set.times, extra.times]),
-            sessions=np.concatenate([self.train_set.sessions, extra.sessions]),
-            locations=np.concatenate([self.train_set.locations, extra.locations]),
-        )
+        extra = replace(self.pool.select(self.state.pseudo_ids),
+                        labels=np.asarray(self.state.pseudo_labels, dtype=np.int64))
+        merged = self.train_set.concat(extra)
         weights = np.concatenate([
             np.ones(len(self.train_set), dtype=np.float32),
             np.full(len(extra), self.cfg.pseudo.weight, dtype=np.float32),
@@ -202,11 +176,8 @@ class Trial:
         else:
             tau, tau_session = (p.tau1 if step == 1 else p.tau2), p.tau_session
         keep, pred = pseudo.select(probs, self.pool.sessions, tau, tau_session)
-        truth = None
-        if self.data.truth is not None:
-            truth = np.array([self.data.truth.get(c, -1) for c in self.pool.clip_ids])
         summary = {"step": step, "tau": tau, "tau_session": tau_session,
-                   **pseudo.summarise(keep, pred, truth, len(self.data.classes))}
+                   **pseudo.summarise(keep, pred, self.data.pool_truth, len(self.data.classes))}
         self.state.pseudo_ids = [c for c, k in zip(self.pool.clip_ids, keep) if k]
         self.state.pseudo_labels = [int(c) for c, k in zip(pred, keep) if k]
         self.state.pseudo_steps.append(summary)

@@ -2,7 +2,7 @@
 
 One seed per trial makes the leaderboard's winner partly luck (seed-to-seed spread at this size
 is 3-7 points, more than most gaps between trials). After the search, the top K trials by the
-space's metric are re-run over N seeds through the ablation runner (same Ray runtime, same
+space's metric are re-run over N seeds through the engine as an ablation (same Ray runtime, same
 resources per run, resumable: finished runs are found by their config hash and skipped), and
 `best_config.yaml` becomes the configuration with the best mean validation figure over those
 seeds. Test figures are shown beside them and choose nothing.
@@ -21,7 +21,7 @@ from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
 from ..train.dotted import get_dotted, merge_params
 from ..train.overrides import format_override
-from .results import BEST_CONFIG, BEST_INFO, ERROR, RESULTS, best_params
+from .results import ERROR, RESULTS, best_params, write_best
 from .space import Space
 from .storage import ExperimentDir, storage_root
 
@@ -125,13 +125,10 @@ def _write_best(exp: ExperimentDir, space: Space, top: pd.DataFrame, board: pd.D
     col = f"confirmed/val_{key}_mean"
     winner = board.sort_values(col, ascending=space.mode != "max").iloc[0]
     trial = top[top["trial_id"] == winner["trial_id"]].iloc[0]
-    params = best_params(trial, space)
-    exp.write_text(BEST_CONFIG, yaml.safe_dump(to_dict(from_dict(merge_params(space.base, params))), sort_keys=False))
-    info = {"trial_id": str(winner["trial_id"]), "params": params, "metric": space.metric, "mode": space.mode,
-            "chosen_by": f"mean validation {key} over {int(winner['n_seeds'])} confirmation seeds",
-            "value": float(winner[col]), "single_seed_value": float(winner[f"single_seed/{space.metric}"]),
-            "test_macro_acc_mean": float(winner["confirmed/test_macro_acc_mean"])}
-    exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
+    write_best(exp, space, trial, {
+        "chosen_by": f"mean validation {key} over {int(winner['n_seeds'])} confirmation seeds",
+        "value": float(winner[col]), "single_seed_value": float(winner[f"single_seed/{space.metric}"]),
+        "test_macro_acc_mean": float(winner["confirmed/test_macro_acc_mean"])})
 
 
 def format_confirmation(conf: dict, space: Space) -> str:

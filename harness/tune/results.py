@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from ray.tune import Callback
 
+from ..engine.store import ended_status
 from ..train.config import from_dict, to_dict
 from .space import Space
 from .storage import ExperimentDir
@@ -32,11 +33,9 @@ def trial_status(trial: Any, max_epochs: int, experiment_over: bool = False) -> 
     driver stopping (SIGINT, an exception in the driver). Before the experiment is over, a trial
     that has not ended is pending, running or paused; after, it was interrupted."""
     status = str(trial.status)
-    if status == "ERROR":
-        return ERROR
-    last = trial.last_result or {}
-    if status == "TERMINATED" and last.get("done"):
-        return FINISHED if int(last.get("epoch") or 0) >= max_epochs else STOPPED
+    ended = ended_status(status == "ERROR", (trial.last_result or {}) if status == "TERMINATED" else {}, max_epochs)
+    if ended is not None:
+        return ended
     if status == "TERMINATED" or experiment_over:
         return INTERRUPTED
     return status.lower()   # pending / running / paused: the experiment is not over
@@ -96,13 +95,17 @@ def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experimen
     exp.write(f"{RESULTS}.csv", lambda p: df.to_csv(p, index=False))
     best = best_row(df, space)
     if best is not None:
-        params = best_params(best, space)
-        config = to_dict(from_dict(merge_params(space.base, params)))
-        exp.write_text(BEST_CONFIG, yaml.safe_dump(config, sort_keys=False))
-        info = {"trial_id": best["trial_id"], "status": best["status"], "params": params,
-                "metric": space.metric, "mode": space.mode, "value": float(best[f"best/{space.metric}"])}
-        exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
+        write_best(exp, space, best, {"status": best["status"], "value": float(best[f"best/{space.metric}"])})
     return df
+
+
+def write_best(exp: ExperimentDir, space: Space, row: pd.Series, info: dict) -> None:
+    """best_config.yaml (a whole run config for `ascbench train`) of the trial in results `row`, and
+    best.yaml saying which trial it is and why it won (`info`)."""
+    params = best_params(row, space)
+    exp.write_text(BEST_CONFIG, yaml.safe_dump(to_dict(from_dict(merge_params(space.base, params))), sort_keys=False))
+    info = {"trial_id": str(row["trial_id"]), "params": params, "metric": space.metric, "mode": space.mode, **info}
+    exp.write_text(BEST_INFO, yaml.safe_dump(info, sort_keys=False))
 
 
 class ResultsCallback(Callback):
@@ -110,21 +113,13 @@ class ResultsCallback(Callback):
 
     def __init__(self, exp: ExperimentDir, space: Space):
         self.exp, self.space = exp, space
-        self.trials: list[Any] = []
-
-    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
-        self.trials = trials
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.trials = trials
         write_results(self.exp, trials, self.space)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.trials = trials
-        write_results(self.exp, trials, self.space)
+    on_trial_error = on_trial_complete
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         """Called when Ray's loop ends: after every trial ended, or after a SIGINT or an exception
         in the driver (a trial still pending or running then was interrupted)."""
-        self.trials = trials
         write_results(self.exp, trials, self.space, experiment_over=True)

@@ -1,12 +1,12 @@
-"""The `ascbench tune` driver: validate the space, prepare data once, run or resume the Tuner.
+"""The `ascbench tune` driver: validate the space, prepare data once, run or resume the search
+on the engine (harness/engine), record every trial, confirm the winners.
 
-Order matters for cost: the space is validated and the feature cache built before Ray
-starts, so mistakes fail in a second and trials only open the cache by path.
+Order matters for cost: the space is validated and the data handle built before Ray starts, so
+mistakes fail in a second and trials get their data prepared.
 """
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import time
@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..engine.outcome import INTERRUPTED_RC, fit, interrupted_line, resume_hint_on_failure
+from ..engine.ray_env import quiet_ray
+from ..engine.store import ResultStore, trial_record
+from ..engine.tuner import Plan, build_tuner, restorable
 from ..errors import UserError
 from ..ray_runtime import ensure_ray
 from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
@@ -21,13 +25,6 @@ from .storage import ExperimentDir, is_uri, storage_root
 
 SPACE_FILE = "space.json"
 OPTUNA_JOURNAL = "optuna.log"   # `optuna-dashboard runs/NAME/optuna.log`
-QUIET_ENV = {
-    "RAY_AIR_NEW_OUTPUT": "0",          # the old output engine honours verbose=0
-    "RAY_DEDUP_LOGS": "0",
-    "TUNE_GLOBAL_CHECKPOINT_S": "1",    # snapshot often: SIGKILL then redoes at most ~1 s of bookkeeping
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "RAY_TRAIN_V2_ENABLED": "0",
-}
 
 
 @dataclass
@@ -44,11 +41,6 @@ class TuneOptions:
     confirm_seeds: int = 3    # ... over N seeds and choose best_config.yaml by the mean (0: off)
 
 
-def trial_dirname(trial: Any) -> str:
-    """Short trial folder names (Ray's default embeds every param and overflows paths)."""
-    return trial.trial_id
-
-
 def space_from_canonical(doc: dict, source: str) -> Space:
     dists = []
     for key, d in doc["search"].items():
@@ -60,15 +52,6 @@ def space_from_canonical(doc: dict, source: str) -> Space:
                  base=doc["base"], search=tuple(dists))
 
 
-def _quiet(verbose: bool) -> None:
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    level = logging.INFO if verbose else logging.ERROR
-    for name in ("ray", "ray.tune", "ray.train", "ray.air"):
-        logging.getLogger(name).setLevel(level)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
 
 
 def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
@@ -116,79 +99,83 @@ def forget_experiment(exp: ExperimentDir) -> None:
         folder.rmdir()
 
 
-def build_tuner(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, stream=None,
-                callbacks: tuple = ()):
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    from .progress import ProgressCallback
+def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, handles: dict, stream=None,
+                callbacks: tuple = ()) -> Plan:
+    """The search as an engine plan: Optuna behind a concurrency limit, ASHA (or FIFO), reused workers."""
+    from ..engine.progress import TrialLines
     from .results import ResultsCallback
-    from .search import make_searcher
-    from .trainable import trial_trainable
 
-    trainable = tune.with_resources(
-        tune.with_parameters(trial_trainable, base=space.base),
-        {"cpu": space.resources["cpu"], "gpu": space.resources["gpu"]},
-    )
-    if resume:
-        from ray.tune import Tuner
-
-        if not Tuner.can_restore(exp.uri):
-            raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
-                             "start it again under a new --name")
-        return Tuner.restore(exp.uri, trainable=trainable, resume_errored=True)
     b = space.budget
-    if space.strategy["scheduler"] == "fifo":   # every trial runs its whole epoch budget
-        scheduler = FIFOScheduler()
-    else:
-        scheduler = ASHAScheduler(time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
-                                  grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(search_alg=make_searcher(space, study_name=exp.name, journal=study_journal(exp)),
-                                    scheduler=scheduler,
-                                    num_samples=b["samples"], reuse_actors=True, trial_dirname_creator=trial_dirname),
-        run_config=tune.RunConfig(
-            name=exp.name, storage_path=exp.storage, verbose=1 if verbose else 0,
-            callbacks=[ResultsCallback(exp, space), ProgressCallback(space, exp.name, stream=stream), *callbacks],
-            failure_config=tune.FailureConfig(max_failures=b["max_failures"]),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-        ),
-    )
+    plan = Plan(name=exp.name, storage=exp.storage, resources=dict(space.resources),
+                inputs={"base": space.base, "handles": handles}, num_samples=b["samples"], reuse_actors=True,
+                max_failures=b["max_failures"], keep_checkpoints=2, verbose=verbose,
+                callbacks=[ResultsCallback(exp, space), *callbacks,
+                           TrialLines(f"tune {exp.name}", b["samples"], metric=space.metric, mode=space.mode,
+                                      stream=stream)])
+    if not resume:   # a restored experiment brings its own searcher and scheduler
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+        from .search import make_searcher
+
+        plan.search_alg = make_searcher(space, study_name=exp.name, journal=study_journal(exp))
+        plan.scheduler = FIFOScheduler() if space.strategy["scheduler"] == "fifo" else ASHAScheduler(
+            time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
+            grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
+    return plan
+
+
+def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> dict:
+    """The data handle of the search's base config, prepared once in the driver before Ray starts,
+    and the provenance recorded."""
+    from ..data.handle import prepare_handles
+    from ..train.config import from_dict
+
+    if opts.resume and not restorable(exp.uri):
+        raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
+                         "start it again under a new --name")
+    try:
+        handles = prepare_handles([from_dict(space.base)], progress=opts.verbose)
+    except BaseException:
+        if not opts.resume:
+            forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
+        raise
+    store(exp).write_provenance()
+    return handles
+
+
+def store(exp: ExperimentDir) -> ResultStore:
+    """The experiment's results store, written through `exp` (a local folder or a URI)."""
+    return ResultStore(exp.uri, write=exp.write_text)
+
+
+def record_trials(exp: ExperimentDir, space: Space, grid) -> None:
+    """Each trial's record (config, status, per-epoch history, metrics) from Ray's `ResultGrid`."""
+    for result in grid:
+        store(exp).put(trial_record(result, Path(result.path).name, space.budget["max_epochs"]))
 
 
 def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     """Run (or resume) one experiment; 0 when every trial ended, 130 when interrupted.
     `callbacks` are extra Ray Tune callbacks (the benchmarks time trials with them)."""
-    _quiet(opts.verbose)
+    quiet_ray(opts.verbose)
     exp, space = resolve_experiment(opts)
     out = stream or sys.stdout
-    from ..data.prepare import prepare_data
-    from ..train.config import from_dict
-
-    from ascmamba import get_spec
-
-    cfg = from_dict(space.base)
-    try:
-        prepare_data(cfg.data, seed=cfg.seed, progress=opts.verbose, model_front_end=get_spec(cfg.model.name).front_end)
-    except BaseException:
-        if not opts.resume:
-            forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
-        raise
+    handles = prepare(exp, space, opts)
     started = ensure_ray(opts.address, num_cpus=max(int(space.resources["cpu"]), os.cpu_count() or 1),
                          verbose=opts.verbose)
     t0 = time.monotonic()
+    code: int | None = None
     try:
-        tuner = build_tuner(exp, space, opts.resume, opts.verbose, stream=stream, callbacks=callbacks)
-        tuner.fit()   # returns after a first Ctrl-C too (Ray stops the trials); the table says so
-        code: int | None = report(exp, space, time.monotonic() - t0, out)
-        if code == 0:
-            code = confirm(exp, space, opts, out)
+        with resume_hint_on_failure(resume_command(exp)):
+            plan = search_plan(exp, space, opts.resume, opts.verbose, handles, stream=stream, callbacks=callbacks)
+            grid = fit(build_tuner(plan, restore=exp.uri if opts.resume else None))
+            if grid is not None:
+                record_trials(exp, space, grid)
+                code = report(exp, space, time.monotonic() - t0, out)
+            if code == 0:
+                code = confirm(exp, space, opts, out)
     except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
         code = None
-    except BaseException:       # the driver failed: what finished is kept, the rest can be resumed
-        print(f"interrupted by the error below; resume with: {resume_command(exp)}", file=sys.stderr)
-        raise
     finally:
         if started:
             import ray
@@ -198,7 +185,7 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
         code = report(exp, space, time.monotonic() - t0, out)
         if code == 0:   # every search trial had ended: the Ctrl-C cut the confirmation
             print(f"interrupted during the confirmation; resume with: {resume_command(exp)}", file=out)
-            code = 130
+            code = INTERRUPTED_RC
     if code == 0:
         from .results import BEST_CONFIG
 
@@ -222,7 +209,7 @@ def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
         print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
               f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} --confirm-seeds {opts.confirm_seeds}",
               file=out)
-        return 130
+        return INTERRUPTED_RC
     return 0
 
 
@@ -241,13 +228,13 @@ def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
     hint = f"resume with: {resume_command(exp)}"
     if not exp.exists(f"{RESULTS}.parquet"):
         print(f"interrupted before any trial ended; {hint}", file=out)
-        return 130
+        return INTERRUPTED_RC
     local = Path(exp.uri) / f"{RESULTS}.parquet"
     df = pd.read_parquet(local) if local.exists() else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
     ended = df["status"].isin(ENDED)
     if len(df) < space.budget["samples"] or not ended.all():
-        print(f"interrupted: {int(ended.sum())}/{space.budget['samples']} trials ended; {hint}", file=out)
-        return 130
+        print(interrupted_line(int(ended.sum()), space.budget["samples"], resume_command(exp)), file=out)
+        return INTERRUPTED_RC
     counts = df["status"].value_counts().to_dict()
     print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
     print(f"results: {exp.uri}/{RESULTS}.parquet (+ .csv); best config: {exp.uri}/{BEST_CONFIG}", file=out)

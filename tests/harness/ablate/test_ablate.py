@@ -131,7 +131,7 @@ def test_micro_ablation_runs_and_rerun_skips(ray_runtime, micro_data_config, tmp
     from harness.ablate.execute import run_ablation
     from harness.ablate.grid import load_grid as lg
     from harness.ablate.results import load_ablation
-    from harness.ablate.store import ResultStore
+    from harness.engine.store import ResultStore
 
     root, manifest = micro_ablation(tmp_path_factory, micro_data_config)
     assert manifest["missing"] == [] and manifest["sessions"][-1]["errors"] == []

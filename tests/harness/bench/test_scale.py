@@ -3,7 +3,6 @@ concurrency, rates, the all-finished check, the ratio and its table. (The loopba
 itself is exercised by test_tune_cluster.py; starting two here would cost CI minutes.)"""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +10,7 @@ import pytest
 
 from harness.bench.scale import (GOAL, PhaseFailed, Sizes, compare, format_scale_table, peak_concurrency, per_hour,
                                  summarise_phase, trial_interval)
+from harness.engine.store import ResultStore
 from harness.tune.results import ERROR, FINISHED
 
 pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
@@ -27,16 +27,14 @@ def _rows(start: int, epoch_s: int, epochs: int, pid: int, lr: float) -> list[di
 
 def _phase(tmp_path: Path, nodes: int, starts: list[int], wall_s: float, statuses: list[str] | None = None,
            tune_rc: int = 0) -> tuple[dict, Path]:
-    """A finished phase on disk, as `ascbench tune` leaves it: results.csv plus each trial's result.json."""
+    """A finished phase on disk, as `ascbench tune` leaves it: results.csv plus each trial's record."""
     exp = tmp_path / f"runs-{nodes}" / "scale"
     records = []
     for i, start in enumerate(starts):
-        trial = exp / f"t{i}"
-        trial.mkdir(parents=True)
         rows = _rows(start, epoch_s=5, epochs=SIZES.epochs, pid=100 + i % nodes, lr=1e-3 * (i + 1))
-        (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        ResultStore(exp).put({"id": f"t{i}", "config": rows[-1].pop("config"), "history": rows})
         records.append({"trial_id": f"t{i}", "status": (statuses or [FINISHED] * len(starts))[i],
-                        "epochs": SIZES.epochs, "path": str(trial)})
+                        "epochs": SIZES.epochs, "path": str(exp / f"t{i}")})
     pd.DataFrame(records).to_csv(exp / "results.csv", index=False)
     phase = {"nodes": nodes, "cpus_per_node": 1, "tune_rc": tune_rc, "tune_wall_s": wall_s,
              "cluster_start_s": 5.0, "log": str(tmp_path / "tune.log")}

@@ -15,7 +15,7 @@ from harness.train import pseudo
 from harness.train.batchnorm import recalibrate_batchnorm
 from harness.train.checkpoint import load_checkpoint, save_checkpoint
 from harness.train.config import compose_config, load_config, stage_epochs
-from harness.data.prepare import synthetic_root
+from harness.data.prepare import prepare_data, synthetic_root
 from harness.train.metrics import classification_report, macro_accuracy
 from harness.train.run import run_training
 from harness.train.trial import Trial
@@ -89,7 +89,7 @@ def test_pseudo_labels_never_from_validation(micro_data_config):
     list(trial.epochs())
     split = trial.data.split
     assert trial.state.pseudo_ids and set(trial.state.pseudo_ids) <= set(split.unlabelled)
-    clips = trial.data.corpus.clips.set_index("clip_id")
+    clips = prepare_data(micro_data_config, seed=cfg.seed, progress=False).corpus.clips.set_index("clip_id")
     val_sessions = set(clips.loc[list(split.val), "session"])
     assert not set(clips.loc[trial.state.pseudo_ids, "session"]) & val_sessions
     assert not set(trial.state.pseudo_ids) & set(split.val)

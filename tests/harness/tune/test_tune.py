@@ -3,6 +3,7 @@ the results table lists every trial once, the best config reproduces, SIGKILL + 
 from __future__ import annotations
 
 import glob
+import json
 import math
 import os
 import pickle
@@ -19,7 +20,8 @@ from optuna.trial import TrialState
 
 from harness.tune.results import FINISHED, STOPPED
 from reports.build import build_report
-from harness.tune.search import DefineByRun, PruningOptunaSearch
+from harness.engine.pruning import PruningOptunaSearch
+from harness.tune.search import DefineByRun
 from harness.tune.space import build_space
 from tests.support import REPO
 from tests.support.processes import kill_group
@@ -280,7 +282,7 @@ def test_confirmation_reruns_the_top_trials_over_seeds_and_chooses_by_their_mean
 
 
 def test_resume_after_a_finished_confirmation_reruns_nothing(experiment, micro_data_config):
-    from harness.ablate.store import ResultStore
+    from harness.engine.store import ResultStore
     from harness.tune.run import TuneOptions, run_tune
 
     _, exp = experiment
@@ -290,3 +292,19 @@ def test_resume_after_a_finished_confirmation_reruns_nothing(experiment, micro_d
     session = ResultStore(exp / "confirm").manifest()["sessions"][-1]
     assert session["ran"] == 0 and session["skipped"] == session["planned"] == 4
     assert (exp / "best_config.yaml").read_text() == before
+
+
+def test_the_driver_records_provenance_and_every_trials_history(experiment):
+    # the one results store: provenance taken when the run started, one record per trial with its
+    # status and per-epoch history (read back through Ray's ResultGrid), which the report reads
+    from harness.schema import PROVENANCE, RECORDS
+
+    _, exp = experiment
+    prov = json.loads((exp / PROVENANCE).read_text())
+    assert prov["git_commit"] and prov["hardware"]["cpu_count"] >= 1 and "ray" in prov["versions"]
+    table = pd.read_parquet(exp / "results.parquet")
+    for _, row in table.iterrows():
+        record = json.loads((exp / RECORDS / f"{row['trial_id']}.json").read_text())
+        assert record["status"] == row["status"]
+        assert [h["epoch"] for h in record["history"]] == list(range(1, row["epochs"] + 1))
+        assert record["metrics"]["test/macro_acc"] == pytest.approx(row["last/test/macro_acc"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 
-from harness.ablate.provenance import git_commit, versions
+from harness.engine.provenance import git_commit, versions
 
 
 def _git(cwd, *args: str) -> str:

@@ -3,6 +3,9 @@
 The commit is asked of git itself (`git describe --always --dirty`, so uncommitted changes are
 visible and worktrees work); "unknown" where there is no git or no checkout. Versions come from
 the installed distributions' metadata, without importing the packages.
+
+Recorded in the experiment folder when the experiment starts, on the machine that runs it
+(harness/engine/store.py), so a report made elsewhere says where its numbers came from.
 """
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ PACKAGES = ("torch", "ray", "optuna", "numpy", "scipy", "statsmodels", "pandas")
 
 
 def git_commit(repo: Path = REPO) -> str:
-    """The checked-out commit, `-dirty` when the working tree differs from it."""
+    """The checked-out commit, `-dirty` when the working tree differs from it (worktrees included);
+    "unknown" without git or a checkout."""
+    if not (repo / ".git").exists():   # an installed package: no checkout of its own (not an enclosing repo's)
+        return "unknown"
     try:
         out = subprocess.run(["git", "-C", str(repo), "describe", "--always", "--dirty", "--abbrev=40"],
                              capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
 

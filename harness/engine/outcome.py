@@ -1,0 +1,40 @@
+"""The one failure and interrupt policy of tune, confirmation and ablate.
+
+Exit codes: 0 when every trial ended, 1 when all of them failed (ablate: when runs are
+missing), 130 when the driver was interrupted (Ctrl-C) before every trial ended. An interrupted
+experiment prints `interrupted: ...; resume with: COMMAND`; a driver that fails on an exception
+prints the same resume command above the traceback, since what finished is kept.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+INTERRUPTED_RC = 130
+
+
+def fit(tuner):
+    """Run the Tuner; its `ResultGrid`, or None when a second Ctrl-C cut Ray's own stopping short.
+
+    A first Ctrl-C makes Ray stop the trials and return normally: the results say what ended."""
+    try:
+        return tuner.fit()
+    except KeyboardInterrupt:
+        return None
+
+
+def interrupted_line(ended: int, total: int, hint: str, what: str = "trials") -> str:
+    return f"interrupted: {ended}/{total} {what} ended; resume with: {hint}"
+
+
+@contextmanager
+def resume_hint_on_failure(hint: str) -> Iterator[None]:
+    """Print the resume command when the driver fails: what finished is kept, the rest can be resumed."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        print(f"interrupted by the error below; resume with: {hint}", file=sys.stderr)
+        raise
