@@ -23,12 +23,14 @@ def run(args: argparse.Namespace) -> int:
     from ..ablate.grid import load_grid, resolve_from_tune
     from ..ablate.results import load_ablation
     from ..ablate.tables import format_tables
+    from ..engine.outcome import INTERRUPTED_RC, resume_hint_on_failure
 
     runs = storage(args)
     tuned = resolve_from_tune(args.from_tune, runs) if args.from_tune else None
     grid = load_grid(args.config, from_tune_config=tuned, seeds=args.seeds, cli_overrides=args.overrides)
-    manifest = run_ablation(grid, runs, name=args.name, address=args.address, resume=args.resume,
-                            progress=not args.quiet)
+    with resume_hint_on_failure(resume_command(args)):   # what finished is kept: the rest can be resumed
+        manifest = run_ablation(grid, runs, name=args.name, address=args.address, resume=args.resume,
+                                progress=not args.quiet)
     session = manifest["sessions"][-1]
     root = os.path.join(runs, args.name or grid.name)
     print(format_tables(load_ablation(root)))
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {line}")
     if session.get("interrupted"):
         print(f"interrupted: {len(manifest['missing'])} runs not finished; resume with: {resume_command(args)}")
-        return 130
+        return INTERRUPTED_RC
     if manifest["missing"]:
         print(f"{len(manifest['missing'])} runs missing; re-run with --resume to continue them")
         return 1

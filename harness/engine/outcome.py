@@ -30,10 +30,13 @@ def interrupted_line(ended: int, total: int, hint: str, what: str = "trials") ->
 
 @contextmanager
 def resume_hint_on_failure(hint: str) -> Iterator[None]:
-    """Print the resume command when the driver fails: what finished is kept, the rest can be resumed."""
+    """Print the resume command when the driver fails on a bug: what finished is kept, the rest can be
+    resumed. A `UserError` stays its one line (the CLI prints it) and Ctrl-C has its own report."""
+    from ..errors import UserError
+
     try:
         yield
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, UserError):
         raise
     except BaseException:
         print(f"interrupted by the error below; resume with: {hint}", file=sys.stderr)
