@@ -8,8 +8,8 @@ prints the same resume command above the traceback, since what finished is kept.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 INTERRUPTED_RC = 130
 

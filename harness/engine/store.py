@@ -9,8 +9,9 @@ these. An ablation run's record exists only once it finished, so "done" is "the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UserError
 from ..io import write_text_atomic

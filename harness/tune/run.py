@@ -12,7 +12,6 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..engine.outcome import INTERRUPTED_RC, fit, interrupted_line, resume_hint_on_failure
 from ..engine.ray_env import quiet_ray
@@ -42,16 +41,16 @@ class TuneOptions:
 
 
 def space_from_canonical(doc: dict, source: str) -> Space:
+    """The stored space of an experiment (space.json); resources stored before the keys were renamed
+    (`cpus`, `gpus`) are read as `cpu`, `gpu`."""
     dists = []
     for key, d in doc["search"].items():
         dists.append(Dist(key=key, kind=d["kind"], values=tuple(d.get("values", ())), low=d.get("low"),
                           high=d.get("high"), step=d.get("step"),
                           when={k: tuple(v) for k, v in d.get("when", {}).items()}))
     return Space(source=source, metric=doc["metric"], mode=doc["mode"], seed=doc["seed"], budget=doc["budget"],
-                 resources=doc["resources"], strategy={**STRATEGY_DEFAULTS, **doc.get("strategy", {})},
-                 base=doc["base"], search=tuple(dists))
-
-
+                 resources={k.rstrip("s"): v for k, v in doc["resources"].items()},
+                 strategy={**STRATEGY_DEFAULTS, **doc.get("strategy", {})}, base=doc["base"], search=tuple(dists))
 
 
 def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
