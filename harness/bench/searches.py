@@ -17,12 +17,12 @@ METRIC = "val/best_macro_acc"
 
 def cpmobile_space(search: dict[str, dict], *, samples: int, max_epochs: int, grace_period: int,
                    max_concurrent: int, reduction_factor: int = 2, scheduler: str = "asha",
-                   searcher: str = "tpe", seed: int = 0) -> dict:
+                   searcher: str = "tpe", seed: int = 0, max_failures: int = 0) -> dict:
     """A search-space document: CP-Mobile, no pseudo-labels, batch 16, one CPU per trial."""
     return {
         "metric": METRIC, "mode": "max", "seed": seed,
         "budget": {"samples": samples, "max_epochs": max_epochs, "grace_period": grace_period,
-                   "reduction_factor": reduction_factor, "max_concurrent": max_concurrent, "max_failures": 0},
+                   "reduction_factor": reduction_factor, "max_concurrent": max_concurrent, "max_failures": max_failures},
         "resources": {"cpu": 1},
         "strategy": {"scheduler": scheduler, "searcher": searcher},
         "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},

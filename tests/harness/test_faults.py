@@ -6,7 +6,6 @@ half-written output or a mislabelled status.
 """
 from __future__ import annotations
 
-import errno
 import os
 import resource
 import signal
@@ -22,10 +21,10 @@ import pytest
 import soundfile as sf
 import yaml
 
+from harness.bench.searches import cpmobile_space
 from harness.tune.results import ENDED, FINISHED, INTERRUPTED, STOPPED
 from tests.support import REPO
 from tests.support.processes import kill_group
-
 
 
 def ascbench(*args: str, preexec=None, timeout: float = 300, env: dict | None = None,
@@ -66,15 +65,9 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 180, what: str 
 
 
 # ------------------------------------------------------------ 1. Ctrl-C during tune / ablate
-TUNE_SPACE = {
-    "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
-    # grace_period = max_epochs: ASHA never stops a trial, so "stopped" would be a mislabel
-    "budget": {"samples": 2, "max_epochs": 3, "grace_period": 3, "reduction_factor": 2,
-               "max_concurrent": 2, "max_failures": 0},
-    "resources": {"cpu": 1},
-    "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-    "search": {"train.lr": {"choice": [1.0e-3, 3.0e-3]}},
-}
+# grace_period = max_epochs: ASHA never stops a trial, so "stopped" would be a mislabel
+TUNE_SPACE = cpmobile_space({"train.lr": {"choice": [1.0e-3, 3.0e-3]}}, samples=2, max_epochs=3, grace_period=3,
+                            max_concurrent=2)
 
 
 def _first_checkpoint(exp: Path):

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from harness.bench.searches import cpmobile_space
 from harness.local_cluster import LOOPBACK, loopback_cluster
 from harness.tune.results import FINISHED
 from tests.support import REPO
@@ -29,15 +30,9 @@ from tests.support.processes import kill_group
 pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
 
 
-SPACE = {
-    "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
-    # grace_period = max_epochs: no ASHA stops, so every trial must reach its last epoch
-    "budget": {"samples": 3, "max_epochs": 8, "grace_period": 8, "reduction_factor": 2,
-               "max_concurrent": 2, "max_failures": 2},
-    "resources": {"cpu": 1},
-    "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-    "search": {"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}},
-}
+# grace_period = max_epochs: no ASHA stops, so every trial must reach its last epoch
+SPACE = cpmobile_space({"train.lr": {"loguniform": [1.0e-3, 1.0e-2]}}, samples=3, max_epochs=8, grace_period=8,
+                       max_concurrent=2, max_failures=2)
 
 
 def test_tune_on_two_node_cluster_survives_worker_node_loss(tmp_path, micro_data_config):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import math
 import pickle
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,22 +17,18 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from harness.bench.searches import cpmobile_space
 from harness.tune.results import ERROR, FINISHED
+from tests.support.tuning import run_micro_tune
 
 pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
 
 ABSURD_LR = 1.0e6
 MAX_FAILURES = 1
 
-SPACE = {
-    # seed 2: the seeded TPE start-up samples draw lr = [1e6, 1e-3, 3e-3], one absurd trial of three
-    "metric": "val/best_macro_acc", "mode": "max", "seed": 2,
-    "budget": {"samples": 3, "max_epochs": 2, "grace_period": 2, "reduction_factor": 2,
-               "max_concurrent": 2, "max_failures": MAX_FAILURES},
-    "resources": {"cpu": 1},
-    "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-    "search": {"train.lr": {"choice": [1.0e-3, 3.0e-3, ABSURD_LR]}},
-}
+# seed 2: the seeded TPE start-up samples draw lr = [1e6, 1e-3, 3e-3], one absurd trial of three
+SPACE = cpmobile_space({"train.lr": {"choice": [1.0e-3, 3.0e-3, ABSURD_LR]}}, samples=3, max_epochs=2, grace_period=2,
+                       max_concurrent=2, seed=2, max_failures=MAX_FAILURES)
 
 
 def test_nonfinite_loss_raises_naming_epoch_and_batch(micro_data_config):
@@ -51,18 +46,7 @@ def test_nonfinite_loss_raises_naming_epoch_and_batch(micro_data_config):
 
 @pytest.fixture(scope="module")
 def failing_experiment(tmp_path_factory, ray_runtime, micro_data_config):
-    from harness.tune.run import TuneOptions, run_tune
-
-    tmp = tmp_path_factory.mktemp("tune-nan")
-    path = tmp / "nan.yaml"
-    path.write_text(yaml.safe_dump(SPACE, sort_keys=False))
-    opts = TuneOptions(space=str(path), name="nan", storage=str(tmp / "runs"),
-                       overrides=["data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"],
-                       confirm_top=0)
-    t0 = time.monotonic()
-    rc = run_tune(opts)
-    print(f"nan tune: {time.monotonic() - t0:.1f}s")
-    return rc, tmp / "runs" / "nan"
+    return run_micro_tune(tmp_path_factory.mktemp("tune-nan"), SPACE, "nan", micro_data_config, confirm_top=0)
 
 
 def test_nan_trial_is_retried_then_marked_error_while_the_others_finish(failing_experiment):

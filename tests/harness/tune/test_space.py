@@ -1,7 +1,6 @@
 """Search-space validation: every bad space fails before Ray starts, naming the file and the key."""
 from __future__ import annotations
 
-
 import pytest
 import yaml
 

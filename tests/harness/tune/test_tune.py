@@ -18,38 +18,27 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from harness.tune.results import FINISHED, STOPPED
-from reports.build import build_report
+from harness.bench.searches import cpmobile_space
 from harness.engine.pruning import PruningOptunaSearch
+from harness.tune.results import FINISHED, STOPPED
 from harness.tune.search import DefineByRun
 from harness.tune.space import build_space
+from reports.build import build_report
 from tests.support import REPO
 from tests.support.processes import kill_group
+from tests.support.tuning import micro_overrides, run_micro_tune
 
 pytestmark = pytest.mark.ray   # every test here starts or joins a Ray runtime
 
 
-SPACE = {
-    "metric": "val/best_macro_acc", "mode": "max", "seed": 0,
-    "budget": {"samples": 4, "max_epochs": 3, "grace_period": 1, "reduction_factor": 2,
-               "max_concurrent": 2, "max_failures": 0},
-    "resources": {"cpu": 1},
-    "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
-    "search": {
-        "train.lr": {"loguniform": [1.0e-3, 3.0e-2]},
-        "train.mixup_alpha": {"choice": [0.0, 0.3]},
-    },
-}
+SPACE = cpmobile_space({"train.lr": {"loguniform": [1.0e-3, 3.0e-2]}, "train.mixup_alpha": {"choice": [0.0, 0.3]}},
+                       samples=4, max_epochs=3, grace_period=1, max_concurrent=2)
 
 
 def space_file(tmp_path: Path, doc: dict = SPACE) -> Path:
     path = tmp_path / "micro.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
-
-
-def micro_overrides(micro_data_config) -> list[str]:
-    return ["data.preset=micro", f"data.cache_dir={micro_data_config.cache_dir}"]
 
 
 # ------------------------------------------------------------ the pruning fix, driven directly
@@ -79,15 +68,8 @@ def test_stopped_trials_reach_optuna_as_pruned_with_intermediate_values(tmp_path
 # ------------------------------------------------------------ end to end in the session's Ray runtime
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory, ray_runtime, micro_data_config):
-    from harness.tune.run import TuneOptions, run_tune
-
-    tmp = tmp_path_factory.mktemp("tune")
-    opts = TuneOptions(space=str(space_file(tmp)), name="e2e", storage=str(tmp / "runs"),
-                       overrides=micro_overrides(micro_data_config), confirm_top=2, confirm_seeds=2)
-    t0 = time.monotonic()
-    rc = run_tune(opts)
-    print(f"e2e tune: {time.monotonic() - t0:.1f}s")
-    return rc, tmp / "runs" / "e2e"
+    return run_micro_tune(tmp_path_factory.mktemp("tune"), SPACE, "e2e", micro_data_config, confirm_top=2,
+                          confirm_seeds=2)
 
 
 def test_results_table_lists_each_trial_once_with_statuses(experiment):
