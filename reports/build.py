@@ -1,7 +1,7 @@
 """Build REPORT.md and its figures from whatever runs live under RUN_DIR (no training)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.ablate.results import load_ablation
@@ -20,7 +20,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     tunes = [load_tune(p) for p in found.tune]
     ablations = [load_ablation(p) for p in found.ablation]
     parts = [f"# ascbench report: {Path(run_dir).resolve().name}", "",
-             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from the stored results in `{Path(run_dir).resolve()}` "
+             f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M UTC} from the stored results in `{Path(run_dir).resolve()}` "
              "(nothing was retrained).", "", run_section(tunes, ablations), ""]
     parts += [tune_section(t, out) for t in tunes]
     parts += [ablation_section(a, out) for a in ablations]

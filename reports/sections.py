@@ -158,9 +158,9 @@ def confirmed_lines(run: TuneRun) -> list[str]:
         "rank (confirmed)": c["rank_confirmed"].map(lambda v: f"{v:.0f}"),
         f"one seed: {single[len('single_seed/'):]} %": c[single].map(pct),
         "n seeds": c["n_seeds"],
-        "confirmed: val % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(c[val_mean], c[val_sd])],
+        "confirmed: val % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(c[val_mean], c[val_sd], strict=True)],
         "confirmed: test % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in
-                                         zip(c["confirmed/test_macro_acc_mean"], c["confirmed/test_macro_acc_sd"])],
+                                         zip(c["confirmed/test_macro_acc_mean"], c["confirmed/test_macro_acc_sd"], strict=True)],
         "test, unseen cities %": c["confirmed/test_unseen_macro_acc_mean"].map(pct),
     })
     return ["### Confirmed winners", "",

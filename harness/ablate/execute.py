@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ..engine.outcome import fit
@@ -33,7 +33,7 @@ def run_record(result, run: str, config: dict) -> dict:
     final = json.loads(final_path.read_text(encoding="utf-8"))
     return trial_record(result, run, config["train"]["epochs"]) | {
         "config": config, "status": FINISHED, "final": final, "complexity": run_complexity(config, final["data"]),
-        "finished_at": datetime.fromtimestamp(final_path.stat().st_mtime, timezone.utc).isoformat(),
+        "finished_at": datetime.fromtimestamp(final_path.stat().st_mtime, UTC).isoformat(),
     }
 
 
@@ -61,7 +61,7 @@ def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
               for r, status in statuses if status == ERROR]
     interrupted = any(status is None for _, status in statuses)
     if not errors and not interrupted:
-        write_text_atomic(exp_dir / COMPLETE, datetime.now(timezone.utc).isoformat() + "\n")
+        write_text_atomic(exp_dir / COMPLETE, datetime.now(UTC).isoformat() + "\n")
     return errors, interrupted
 
 
@@ -106,7 +106,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     store.write_provenance()
     harvest(root, configs, store)  # trials that finished after a previous driver died
     pending = [h for h in dict.fromkeys(r.hash for r in runs) if not store.done(h)]
-    session = {"started": datetime.now(timezone.utc).isoformat(), "planned": len(configs),
+    session = {"started": datetime.now(UTC).isoformat(), "planned": len(configs),
                "skipped": len(configs) - len(pending), "resources": grid.resources}
     start = time.perf_counter()
     errors, interrupted = [], False
@@ -120,7 +120,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
                     inputs={"configs": configs, "handles": handles}, callbacks=[lines] if progress else [])
         errors, interrupted = _run_pending(plan, root, pending, resume)
         harvest(root, configs, store)
-    session.update({"finished": datetime.now(timezone.utc).isoformat(), "wall_s": time.perf_counter() - start,
+    session.update({"finished": datetime.now(UTC).isoformat(), "wall_s": time.perf_counter() - start,
                     "ran": sum(store.done(h) for h in pending), "errors": errors, "interrupted": interrupted})
     manifest["sessions"].append(session)
     manifest["missing"] = sorted(h for h in configs if not store.done(h))

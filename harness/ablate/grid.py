@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -26,7 +26,7 @@ DEFAULT_SEEDS = 5
 @dataclass
 class GridBase:
     label: str = "base"              # how the base appears in tables
-    config: Optional[str] = None     # a saved run config; relative to the grid file
+    config: str | None = None     # a saved run config; relative to the grid file
     overrides: list[str] = field(default_factory=list)   # used only when config is null
 
 
@@ -34,13 +34,13 @@ class GridBase:
 class GridFile:
     """The schema of a grid file; OmegaConf rejects unknown keys and wrong types."""
 
-    name: Optional[str] = None       # default: the file's stem
+    name: str | None = None       # default: the file's stem
     description: str = ""
     seeds: Any = DEFAULT_SEEDS       # a positive integer or a list of integers
     resources: Resources = field(default_factory=Resources)
     base: GridBase = field(default_factory=GridBase)
-    variants: dict[str, Optional[list[str]]] = field(default_factory=dict)
-    baselines: dict[str, Optional[list[str]]] = field(default_factory=dict)
+    variants: dict[str, list[str] | None] = field(default_factory=dict)
+    baselines: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

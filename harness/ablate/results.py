@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .stats import compare_to_base, summarise
 from ..engine.store import ResultStore
+from .stats import compare_to_base, summarise
 
 
 @dataclass

@@ -108,8 +108,8 @@ def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
     import ray
 
     from ..data.prepare import DataConfig, prepare_data
-    from ..ray_runtime import ensure_ray
     from ..engine.ray_env import quiet_ray
+    from ..ray_runtime import ensure_ray
 
     preset = "tiny"   # micro is too small to learn anything in a few epochs: every trial ties at chance
     results = []

@@ -15,14 +15,21 @@ import yaml
 from ray.tune import Callback
 
 from ..engine.store import ended_status
+from ..schema import (  # noqa: F401  (re-exported: the writers' names for the stored schema)
+    BEST_CONFIG,
+    BEST_INFO,
+    ENDED,
+    ERROR,
+    FINISHED,
+    INTERRUPTED,
+    RESULTS,
+    STOPPED,
+    TEST_KEYS,
+)
 from ..train.config import from_dict, to_dict
+from ..train.dotted import merge_params
 from .space import Space
 from .storage import ExperimentDir
-from ..train.dotted import merge_params
-
-from ..schema import (  # noqa: F401  (re-exported: the writers' names for the stored schema)
-    BEST_CONFIG, BEST_INFO, ENDED, ERROR, FINISHED, INTERRUPTED, RESULTS, STOPPED, TEST_KEYS,
-)
 
 
 def trial_status(trial: Any, max_epochs: int, experiment_over: bool = False) -> str:

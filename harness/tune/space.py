@@ -16,7 +16,7 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -60,11 +60,11 @@ class Strategy:
 class DistSpec:
     """One searched key as written: exactly one distribution, plus step (int) and when."""
 
-    choice: Optional[list[Any]] = None
-    uniform: Optional[list[float]] = None
-    loguniform: Optional[list[float]] = None
-    int: Optional[list[builtins.int]] = None     # `builtins.`: the field shadows the type in the class
-    step: Optional[builtins.int] = None
+    choice: list[Any] | None = None
+    uniform: list[float] | None = None
+    loguniform: list[float] | None = None
+    int: list[builtins.int] | None = None     # `builtins.`: the field shadows the type in the class
+    step: builtins.int | None = None
     when: dict[str, Any] = field(default_factory=dict)
 
 

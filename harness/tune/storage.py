@@ -7,9 +7,9 @@ cluster run on shared storage keeps everything in one place. Local writes are at
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pyarrow.fs as pafs
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support.ablation_fixture import GRID, micro_ablation
 from harness.ablate.grid import load_grid, plan_runs
 from harness.ablate.identity import run_hash
 from harness.ablate.stats import bootstrap_ci, compare_to_base, holm, mcnemar_test, paired_bootstrap, summarise
+from tests.support.ablation_fixture import GRID, micro_ablation
 
 
 # ------------------------------------------------------------------ statistics, known answers

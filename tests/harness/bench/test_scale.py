@@ -8,8 +8,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.bench.scale import (GOAL, PhaseFailed, Sizes, compare, format_scale_table, peak_concurrency, per_hour,
-                                 summarise_phase, trial_interval)
+from harness.bench.scale import (
+    GOAL,
+    PhaseFailed,
+    Sizes,
+    compare,
+    format_scale_table,
+    peak_concurrency,
+    per_hour,
+    summarise_phase,
+    trial_interval,
+)
 from harness.engine.store import ResultStore
 from harness.tune.results import ERROR, FINISHED
 
