@@ -239,18 +239,15 @@ def run_scan_benchmark(
     finally:
         torch.set_num_threads(prev_threads)
 
+    shape = {"batch": batch, "d_inner": d_inner, "d_state": d_state}
     return {
         "benchmark": "selective_scan",
-        "headline": _headline(
-            rows, backends, {"batch": batch, "d_inner": d_inner, "d_state": d_state, "threads": threads}
-        ),
+        "headline": _headline(rows, backends, {**shape, "threads": threads}),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "threads": threads,
-        "config": {
-            "batch": batch, "d_inner": d_inner, "d_state": d_state, "dtype": "float32",
-            "repeats": repeats, "quick": quick, "lengths": list(lengths), "statistic": "median after 1 warm-up",
-        },
+        "config": {**shape, "dtype": "float32", "repeats": repeats, "quick": quick, "lengths": list(lengths),
+                   "statistic": "median after 1 warm-up"},
         "machine": machine,
         "methods": list(methods),
         "rows": rows,
