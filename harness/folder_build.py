@@ -66,8 +66,9 @@ def sweep_orphans(folder: Path) -> None:
     """Remove partial folders in `folder` whose builder is gone (its lock is free)."""
     for orphan in _partials(folder):
         name = os.path.basename(orphan)[1:].split(PARTIAL, 1)[0]
-        fd = try_lock(folder / f".{name}.lock")
-        if fd is None and (folder / f".{name}.lock").exists():
+        lock = lock_path(folder / name)
+        fd = try_lock(lock)
+        if fd is None and lock.exists():
             continue   # a live builder holds it
         try:
             shutil.rmtree(orphan, ignore_errors=True)

@@ -8,6 +8,7 @@ its temporary file, so it is never removed under it.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import json
@@ -72,12 +73,9 @@ def remove_stale_temps(path: Path) -> None:
             continue
         fd = try_lock(Path(tmp))
         if fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+            os.close(fd)
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:

@@ -1,24 +1,22 @@
 """A real multi-node Ray cluster on one machine, bound to loopback: for the cluster test and
 `ascbench bench scale`.
 
-Nodes come from `ray.cluster_utils.Cluster` (a head plus `nodes - 1` workers, each a full set
-of Ray daemons with its own CPUs, no dashboard, Ray's default authentication settings) and
-are removed by the context manager that started them: never `ray stop`, which would also
-kill runtimes other people have running on the machine.
+Nodes come from `ray.cluster_utils.Cluster` (a head plus `nodes - 1` workers, each a full set of
+Ray daemons with its own CPUs, no dashboard, Ray's default authentication) and are removed by the
+context manager that started them: never `ray stop`, which would kill other people's runtimes.
 
-Why the environment is changed, in the calling process (and so in every subprocess it
-starts, and in every Ray worker, which inherits its raylet's environment):
-
-- `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`: on Linux Ray rewrites a 127.0.0.1 bootstrap address
-  to the machine's outward IP; this variable selects the single-machine mode Ray uses on
-  macOS, so the nodes listen on loopback only and a driver can join at 127.0.0.1:PORT.
-- `RAY_TMPDIR` set to a fresh short folder under /tmp: Ray's Unix socket paths live there and
-  overflow the 107-byte limit under a long temporary folder. It is deleted on a clean exit
-  and kept (with the nodes' logs) when the body raised.
+The environment of the calling process (so of its subprocesses, and of every Ray worker, which
+inherits its raylet's) is changed because:
+- `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`: on Linux Ray rewrites a 127.0.0.1 bootstrap address to
+  the outward IP; this selects Ray's single-machine (macOS) mode, so nodes listen on loopback
+  only and a driver can join at 127.0.0.1:PORT.
+- `RAY_TMPDIR` is a fresh short folder under /tmp: Ray's Unix socket paths live there and overflow
+  the 107-byte limit under a long temporary folder. Deleted on a clean exit, kept (with the
+  nodes' logs) when the body raised.
 
 Call it from a dedicated child process: `Cluster` opens an in-process GCS client, which aborts
-its whole process once that GCS is gone, and a process holding a Ray runtime of its own
-cannot also host a cluster driver.
+its process once that GCS is gone, and a process holding its own Ray runtime cannot also host a
+cluster driver.
 """
 from __future__ import annotations
 

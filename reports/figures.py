@@ -74,12 +74,7 @@ def ablation_bars(summary: pd.DataFrame, base: str, path: Path, split: str = "te
 def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
     """Arms no other arm beats on both fewer MACs and higher accuracy."""
     p = points.sort_values(["macs", "mean"], ascending=[True, False])
-    front, best = [], -np.inf
-    for _, row in p.iterrows():
-        if row["mean"] > best:
-            front.append(row)
-            best = row["mean"]
-    return pd.DataFrame(front)
+    return p[p["mean"] > p["mean"].cummax().shift(fill_value=-np.inf)]
 
 
 def accuracy_vs_macs(summary: pd.DataFrame, seconds: float, path: Path, split: str = "test") -> Path:

@@ -1,17 +1,13 @@
 """Statistics of an ablation: per-arm summaries over seeds and paired tests against the base.
 
-Why these tests: seeds are the unit of replication (initialisation, data order and the split
-all change with the seed), so the headline difference is the mean over seeds of the paired
-per-seed difference, with a bootstrap CI and p-value over seeds. The bootstrap p-value cannot
-see the variance of 2-5 values (two seeds that both improve give p ~ 1e-4), so significance
-over seeds is judged by the paired t-test (scipy ttest_rel), which can; the bootstrap p is
-still reported. McNemar's test on the pooled clip-level predictions (every (seed, clip) pair where
-both arms saw the same clip) says whether the trained models err on different clips; it sees only
-test-set variability, not the seed-to-seed variability of training, so it does not decide whether
-an arm changes the *procedure*: on a fixed test set of 200 clips x 10 seeds it called a pure reseed
-(the planted null arm) significant, p = 0.0038 after Holm, where the t-test gave 0.28. The
-significance mark is therefore the paired t-test's alone; McNemar is reported beside it. Holm
-corrects each family of p-values across the arms compared with the base.
+Seeds are the unit of replication (initialisation, data order and split change with the seed):
+the headline is the mean over seeds of the paired per-seed difference, with a bootstrap CI and
+p-value. The bootstrap p cannot see the variance of 2-5 values (two improving seeds give
+p ~ 1e-4), so significance is the paired t-test's (scipy), the bootstrap p only reported.
+McNemar on the pooled (seed, clip) predictions says whether the trained models err on different
+clips; blind to seed-to-seed variability, it called a pure reseed (the planted null arm, 200
+clips x 10 seeds) significant, p = 0.0038 after Holm, where the t-test gave 0.28, so it is
+reported and never marks significance. Holm corrects each family across the arms vs the base.
 """
 from __future__ import annotations
 
@@ -156,9 +152,8 @@ def compare_to_base(runs: pd.DataFrame, predictions: dict[tuple[str, int], pd.Da
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    out["p_boot_holm"] = holm(out["p_boot"])
-    out["p_t_holm"] = holm(out["p_t"])
-    out["p_mcnemar_holm"] = holm(out["p_mcnemar"])
+    for p in ("p_boot", "p_t", "p_mcnemar"):
+        out[f"{p}_holm"] = holm(out[p])
     out["sig_seeds"] = out["p_t_holm"] < ALPHA
     out["sig_mcnemar"] = out["p_mcnemar_holm"] < ALPHA
     return out

@@ -57,9 +57,7 @@ def _pp(x: float) -> str:
 
 def _seeds_for(c: pd.Series) -> str:
     n = seeds_needed(c["diff"], c["diff_sd"])
-    if n is None:
-        return "–"
-    return f"{n} (have {int(c['n_seeds'])})"
+    return "–" if n is None else f"{n} (have {int(c['n_seeds'])})"
 
 
 def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:

@@ -23,10 +23,12 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ascmamba import MetaContext, create_model, get_spec
 from ascmamba.mamba import BiMamba
 from ascmamba.ssm import available_backends, selective_scan
 from ascmamba.ssm.reference import selective_scan_reference
+
+from .scan import sync
+from .train import training_step_inputs
 
 
 def _scan_inputs(device: torch.device, groups: int, L: int = 300, seed: int = 0) -> dict:
@@ -70,14 +72,8 @@ def check_scans(device: torch.device) -> list[tuple[str, bool, str]]:
 
 
 def check_bf16_step(device: torch.device) -> tuple[str, bool, str]:
-    spec = get_spec("ascmamba_base")
-    torch.manual_seed(0)
-    model = create_model("ascmamba_base").to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     batch = 4
-    mel = torch.randn(batch, 1, spec.front_end.frames(10.0), spec.front_end.n_mels, device=device)
-    ctx = MetaContext(torch.ones(batch, dtype=torch.long, device=device), torch.zeros(batch, 8, device=device))
-    y = torch.randint(0, 10, (batch,), device=device)
+    model, opt, mel, ctx, y = training_step_inputs("ascmamba_base", batch, 10.0, device)
     start = time.perf_counter()
     with torch.autocast(device.type, dtype=torch.bfloat16):
         loss = F.cross_entropy(model(mel, ctx), y)
@@ -85,8 +81,7 @@ def check_bf16_step(device: torch.device) -> tuple[str, bool, str]:
     finite = bool(torch.isfinite(loss)) and all(torch.isfinite(p.grad).all()
                                                 for p in model.parameters() if p.grad is not None)
     opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     return (f"one bf16 training step of ascmamba_base on {device.type} (batch {batch} of 10-s clips)", finite,
             f"loss {float(loss):.3f}, {time.perf_counter() - start:.2f} s incl. first-call overheads")
 

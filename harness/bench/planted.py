@@ -1,32 +1,27 @@
 """Planted-effect check: does the ablation statistics find a known effect, and not a non-effect?
 
-The synthetic corpus plants a metadata effect (city prior x time of day: a metadata-only
-Bayes classifier reaches 33.5% macro accuracy on `tiny` (corpus format 2; 38% in format 1)
-against 10% chance, and metadata adds
-a few points to audio; harness/data/synth.py). So on `tiny`:
+The synthetic corpus plants a metadata effect (city prior x time of day; harness/data/synth.py):
+a metadata-only Bayes classifier reaches 33.5% macro accuracy on `tiny` (corpus format 2; 38% in
+format 1) against 10% chance, and metadata adds a few points to audio. So on `tiny`:
 
-- `fusion_none` (ASCMamba without metadata) against the base (concat fusion) must come out
-  worse and significant: the planted effect.
-- `reseeded` (`seed+=1000`: the very same model and split, only a different initialisation,
-  data order and augmentation) has no systematic effect by construction, so it must not come
-  out significant. Why this null rather than e.g. "drop the minute features": the generator
-  ignores minute/weekday, but the model has no switch for them, and any real architecture
-  change may carry an effect of its own; only reseeding is null for certain, and it measures
-  exactly what the tests must not mistake for an effect: run-to-run noise.
+- `fusion_none` (ASCMamba without metadata) must come out worse than the base (concat fusion)
+  and significant: the planted effect.
+- `reseeded` (`seed+=1000`: same model and split, only initialisation, data order and
+  augmentation change) must not come out significant. Why this null: the generator ignores
+  minute/weekday but the model has no switch for them, and any real architecture change may
+  carry an effect of its own; only reseeding is null for certain, and it measures exactly what
+  must not be mistaken for an effect: run-to-run noise.
 
-Why 10 seeds by default: 5 seeds of 8 CPU epochs found the effect before precise BN (p = 0.021)
-and missed it after (Δ -5.2 pp, p = 0.18; 12 epochs: -3.8 pp, p = 0.37); with a seed-to-seed
-spread of 3-7 points for ASCMamba-tiny on `tiny`, 5 seeds are a coin toss and 10 give the check
-the power it claims (measured on validation with the former model: Δ -7.8 pp, paired t-test
-p = 0.022 after Holm).
+Why 10 seeds: 5 seeds of 8 CPU epochs found the effect before precise BN (p = 0.021) and missed
+it after (Δ -5.2 pp, p = 0.18; 12 epochs: -3.8 pp, p = 0.37); with a seed-to-seed spread of 3-7
+points for ASCMamba-tiny on `tiny`, 5 seeds are a coin toss and 10 give the power claimed
+(validation, former model: Δ -7.8 pp, paired t-test p = 0.022 after Holm).
 
-Judged on the held-out test clips (since issue 14) with the paired t-test over seeds. Measured
-with the CPU preset on corpus format 3, 10 seeds, 8 epochs: fusion_none -4.9 pp [95% CI -7.6,
--2.3], t-test p = 0.015 (found; the observed spread says 9 seeds detect it with 80% power);
-reseeded +2.2 pp [-1.1, +6.2], p = 0.28 (not found). McNemar on the pooled test clips called the
-reseeded arm significant (p = 0.0038): it sees only which clips two trained models get right,
-not the seed-to-seed variability of training, so it is reported and not judged (see
-harness.ablate.stats).
+Judged on the held-out test clips (since issue 14) with the paired t-test over seeds. CPU preset,
+corpus format 3, 10 seeds, 8 epochs: fusion_none -4.9 pp [95% CI -7.6, -2.3], p = 0.015 (found;
+9 seeds detect it with 80% power at the observed spread); reseeded +2.2 pp [-1.1, +6.2],
+p = 0.28 (not found). McNemar on the pooled test clips called reseeded significant
+(p = 0.0038): blind to seed-to-seed variability, it is reported, not judged (harness.ablate.stats).
 
 Too slow for CI (about 30 minutes on 2 CPU cores): `python -m harness.bench.planted [--seeds N]
 [--epochs E] [--storage DIR]`. Prints the ablation table and a PASS/FAIL line per check.

@@ -1,11 +1,10 @@
 """One phase of `ascbench bench scale`: start a loopback Ray cluster, time `ascbench tune
 --address` on it, remove the cluster, write what happened as JSON.
 
-Run as its own process (`python -m harness.bench.scale_phase --nodes N ... -- TUNE ARGS`):
-the cluster's in-process GCS client aborts the process that holds it once the GCS is gone,
-and each phase needs a fresh cluster. The tuner runs as a further subprocess, the command a
-user would type, so its wall time includes everything the user waits for (interpreter start,
-imports, joining the cluster, the search, the results table). It inherits the loopback
+Its own process (`python -m harness.bench.scale_phase --nodes N ... -- TUNE ARGS`) because the
+cluster's in-process GCS client aborts its process once the GCS is gone, and each phase needs a
+fresh cluster. The tuner is a further subprocess, the command a user would type, so its wall time
+is what the user waits for (start, imports, joining, search, table); it inherits the loopback
 environment (`RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`, `RAY_TMPDIR`) that `loopback_cluster` sets.
 """
 from __future__ import annotations

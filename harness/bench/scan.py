@@ -35,26 +35,27 @@ FLOOR_NOTE = (
 )
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall-clock time covers it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
-def _times_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
+def times_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
     """Wall times of fn in ms, after one untimed warm-up call."""
     fn()
-    _sync(device)
+    sync(device)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
-        _sync(device)
+        sync(device)
         times.append((time.perf_counter() - t) * 1e3)
     return times
 
 
 def _median_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    return statistics.median(_times_ms(fn, repeats, device))
+    return statistics.median(times_ms(fn, repeats, device))
 
 
 def measure_machine(device: torch.device, repeats: int = 5) -> dict[str, float]:
@@ -130,7 +131,7 @@ def _time_method(fn: Callable[[Inputs], Tensor], x: Inputs, repeats: int, device
             v.grad = None
         fn(x).sum().backward()
 
-    fwd_t, fwd_bwd_t = _times_ms(fwd, repeats, device), _times_ms(fwd_bwd, repeats, device)
+    fwd_t, fwd_bwd_t = times_ms(fwd, repeats, device), times_ms(fwd_bwd, repeats, device)
     # The median is the headline; the minimum is kept because shared machines add bursts.
     return {
         "fwd_ms": statistics.median(fwd_t), "fwd_bwd_ms": statistics.median(fwd_bwd_t),
@@ -238,18 +239,15 @@ def run_scan_benchmark(
     finally:
         torch.set_num_threads(prev_threads)
 
+    shape = {"batch": batch, "d_inner": d_inner, "d_state": d_state}
     return {
         "benchmark": "selective_scan",
-        "headline": _headline(
-            rows, backends, {"batch": batch, "d_inner": d_inner, "d_state": d_state, "threads": threads}
-        ),
+        "headline": _headline(rows, backends, {**shape, "threads": threads}),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "threads": threads,
-        "config": {
-            "batch": batch, "d_inner": d_inner, "d_state": d_state, "dtype": "float32",
-            "repeats": repeats, "quick": quick, "lengths": list(lengths), "statistic": "median after 1 warm-up",
-        },
+        "config": {**shape, "dtype": "float32", "repeats": repeats, "quick": quick, "lengths": list(lengths),
+                   "statistic": "median after 1 warm-up"},
         "machine": machine,
         "methods": list(methods),
         "rows": rows,

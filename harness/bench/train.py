@@ -7,9 +7,8 @@ as a ratio to it, measured in the same run.
 """
 from __future__ import annotations
 
-import time
+import statistics
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -17,30 +16,36 @@ from ascmamba import MetaContext, create_model, get_spec, list_models
 from ascmamba.complexity import model_complexity
 from ascmamba.metadata import TIME_FEATURES
 
+from .scan import times_ms
+
 REFERENCE = "cpmobile"
 
 
-def _throughput(name: str, batch: int, seconds: float, steps: int, device: torch.device) -> float:
+def training_step_inputs(name: str, batch: int, seconds: float, device: torch.device) -> tuple:
+    """(model, AdamW, log-mels, metadata context, labels) for training steps of `name` on random
+    `seconds`-s clips, seeded, on `device` (shared with gpu_check's bf16 step)."""
     spec = get_spec(name)
     torch.manual_seed(0)
     model = create_model(name).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.randn(batch, 1, spec.front_end.frames(seconds), spec.front_end.n_mels, device=device)
-    ctx = MetaContext(torch.ones(batch, dtype=torch.long, device=device), torch.zeros(batch, TIME_FEATURES, device=device))
+    ctx = MetaContext(torch.ones(batch, dtype=torch.long, device=device),
+                      torch.zeros(batch, TIME_FEATURES, device=device))
     y = torch.randint(0, model.num_classes, (batch,), device=device)
-    times = []
-    for _ in range(steps + 1):  # the first step warms up allocators and kernels
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
+    return model, opt, x, ctx, y
+
+
+def _throughput(name: str, batch: int, seconds: float, steps: int, device: torch.device) -> float:
+    model, opt, x, ctx, y = training_step_inputs(name, batch, seconds, device)
+
+    def step() -> None:
         loss = F.cross_entropy(model(x, ctx), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return batch / float(np.median(times[1:]))
+
+    # times_ms runs one untimed step first, to warm up allocators and kernels
+    return batch / (statistics.median(times_ms(step, steps, device)) / 1e3)
 
 
 def run_train_benchmark(quick: bool = False, models: list[str] | None = None) -> dict:

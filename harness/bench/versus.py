@@ -1,16 +1,15 @@
 """`ascbench bench versus`: the ASCMamba CPU preset against CP-Mobile, trained, over seeds.
 
-The goal it measures: ascmamba_tiny (the preset the demo and `search_spaces/quick.yaml` use)
-at least 3 points of test macro accuracy (of the validation-chosen checkpoint) above CP-Mobile,
-at no more than 2x its epoch time, on the same machine in the same run. `ascmamba_tiny` with
-`num_blocks=0` (encoder and head only) and with the frequency-mean head run beside them, so the
-table also says what the Mamba blocks and the head add, overall and on the planted long-range
-pair (Bar vs Restaurant, told apart only by the order of two events seconds apart; chance 50 %).
+The goal: ascmamba_tiny (the preset of the demo and `search_spaces/quick.yaml`) at least 3 points
+of test macro accuracy (validation-chosen checkpoint) above CP-Mobile at no more than 2x its epoch
+time, same machine, same run. `ascmamba_tiny` with `num_blocks=0` (encoder and head only) and with
+the frequency-mean head run beside them, to show what the Mamba blocks and the head add, overall
+and on the planted long-range pair (Bar vs Restaurant, told apart only by the order of two events
+seconds apart; chance 50 %).
 
-All arms run through the one ablation runner (`ascbench ablate`: local Ray, one CPU per run,
-paired seeds: seed k uses the same split in every arm), 12 epochs, no pseudo-labels, on the
-tiny synthetic corpus; about 25 minutes on 2 cores. `--quick`: the micro corpus, 2 epochs,
-2 seeds, to check the plumbing.
+All arms run through the ablation runner (`ascbench ablate`: local Ray, one CPU per run, paired
+seeds: seed k uses the same split in every arm), 12 epochs, no pseudo-labels, tiny synthetic
+corpus; about 25 minutes on 2 cores. `--quick`: micro corpus, 2 epochs, 2 seeds (plumbing check).
 """
 from __future__ import annotations
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import UserError
-from .options import (
-    add_command,
-    add_data_arguments,
-    add_storage_argument,
-    override_strings,
-)
+from .options import add_command, add_data_arguments, add_storage_argument, override_strings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,9 +12,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.confirm_top < 0 or args.confirm_seeds < 0:
         raise UserError("--confirm-top and --confirm-seeds take a whole number >= 0 (0 turns confirmation off)")
-    overrides = override_strings(args)
     opts = TuneOptions(space=args.space, name=args.name, storage=args.storage, samples=args.samples,
-                       address=args.address, resume=args.resume, overrides=overrides, verbose=args.verbose,
+                       address=args.address, resume=args.resume, overrides=override_strings(args), verbose=args.verbose,
                        confirm_top=args.confirm_top, confirm_seeds=args.confirm_seeds)
     return run_tune(opts)
 

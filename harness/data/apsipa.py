@@ -63,9 +63,7 @@ def read_metadata(csv_path: str | Path, classes: tuple[str, ...] = APSIPA_CLASSE
                             f"({','.join(HEADER)}; an unlabelled clip has an empty scene_label after the last comma)")
     df = pd.DataFrame([fields for _, fields in body], columns=HEADER, dtype=str)
     df["row"] = [row for row, _ in body]
-    class_set = set(classes)
-    future = []
-    now = datetime.now()
+    future, now = [], datetime.now()
     for rec in df.itertuples(index=False):
         where = f"{csv_path}: row {rec.row}"
         if not rec.filename.strip():
@@ -78,7 +76,7 @@ def read_metadata(csv_path: str | Path, classes: tuple[str, ...] = APSIPA_CLASSE
             raise UserError(f"{where}: {exc}") from None
         if when > now:
             future.append(f"row {rec.row}: {rec.record_time.strip()}")
-        if rec.scene_label and rec.scene_label not in class_set:
+        if rec.scene_label and rec.scene_label not in classes:
             raise UserError(f"{where}: scene_label {rec.scene_label!r} is not one of: {', '.join(classes)}")
     if future:
         warn(f"{csv_path}: {len(future)} rows have a record_time in the future (first: {future[0]}); "

@@ -91,10 +91,9 @@ def summarise(probe: AudioProbe) -> str:
     lines.append("clips per city (labelled): "
                  + ", ".join(f"{c} {r.total} ({r.labelled})" for c, r in per_city.iterrows()))
     if len(probe.info):
-        secs = probe.info["seconds"].round(1).value_counts().sort_index()
-        lines.append("durations (s): " + ", ".join(f"{d:g} x{n}" for d, n in secs.items()))
-        rates = probe.info["sample_rate"].value_counts().sort_index()
-        lines.append("sample rates (Hz): " + ", ".join(f"{r} x{n}" for r, n in rates.items()))
-        chans = probe.info["channels"].value_counts().sort_index()
-        lines.append("channels: " + ", ".join(f"{c} x{n}" for c, n in chans.items()))
+        info = probe.info.assign(seconds=probe.info["seconds"].round(1))
+        for col, title, fmt in (("seconds", "durations (s)", "g"), ("sample_rate", "sample rates (Hz)", ""),
+                                ("channels", "channels", "")):
+            counts = info[col].value_counts().sort_index()
+            lines.append(f"{title}: " + ", ".join(f"{v:{fmt}} x{n}" for v, n in counts.items()))
     return "\n".join(lines)

@@ -20,19 +20,10 @@ class LogMel(torch.nn.Module):
         if front_end.log not in LOGS:
             raise UserError(f"front end log must be one of {', '.join(LOGS)}, got {front_end.log!r}")
         self.front_end = front_end
+        same_name = ("sample_rate", "n_fft", "win_length", "hop_length", "f_min", "f_max", "n_mels", "power",
+                     "mel_scale", "pad_mode")
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=front_end.sample_rate,
-            n_fft=front_end.n_fft,
-            win_length=front_end.win_length,
-            hop_length=front_end.hop_length,
-            f_min=front_end.f_min,
-            f_max=front_end.f_max,
-            n_mels=front_end.n_mels,
-            power=front_end.power,
-            mel_scale=front_end.mel_scale,
-            norm=front_end.mel_norm,
-            pad_mode=front_end.pad_mode,
-        )
+            norm=front_end.mel_norm, **{k: getattr(front_end, k) for k in same_name})
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         fe = self.front_end
