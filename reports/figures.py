@@ -65,7 +65,7 @@ def ablation_bars(summary: pd.DataFrame, base: str, path: Path, split: str = "te
     base_mean = summary.loc[summary["arm"] == base, "mean"]
     if len(base_mean):
         ax.axvline(100 * base_mean.iloc[0], ls="--", color="tab:green", lw=1)
-    ax.set_yticks(y, [f"{a} (n={n})" for a, n in zip(s["arm"], s["n"])])
+    ax.set_yticks(y, [f"{a} (n={n})" for a, n in zip(s["arm"], s["n"], strict=True)])
     ax.set_xlabel(f"{split} macro accuracy (%), mean over seeds, 95% bootstrap CI")
     ax.set_title("Ablation: green = base, blue = variants, grey = baselines")
     return save(fig, path)
