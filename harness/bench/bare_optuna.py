@@ -3,7 +3,7 @@ measures ascbench's Ray tuner against.
 
 It is the leanest honest way to run the same search without Ray: the same seeded sampler
 asks in the parent (as Ray's driver-side `OptunaSearch` does, behind the same concurrency
-limit), `max_concurrent` spawned worker processes run the same `Trial` epochs, report each
+limit), `max_concurrent` spawned worker processes run the same `Trial.run` epoch loop, report each
 epoch to the study through a `JournalStorage` file and ask Optuna's `SuccessiveHalvingPruner`
 (ASHA's rule: rungs at grace_period * reduction_factor**k, keep the top 1/reduction_factor)
 whether to stop. What it lacks is what Ray adds: per-epoch checkpoints, retry of a failed
@@ -56,18 +56,20 @@ def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, s
     run = Trial(cfg, data=handles.get(handle_key(cfg)), progress=False)
     epoch_starts: list[float] = []
     epoch_s: list[float] = []
-    value, pruned = None, False
-    for metrics in run.epochs():
+    outcome: dict[str, Any] = {"value": None, "pruned": False}
+
+    def report(metrics: dict, final: dict | None) -> bool:
         epoch_s.append(float(metrics["time/epoch_s"]))
         epoch_starts.append(time.time() - epoch_s[-1])
-        value = float(metrics[metric])
-        trial.report(value, int(metrics["epoch"]))
-        if run.state.epoch < run.cfg.train.epochs and trial.should_prune():
-            pruned = True
-            break
+        outcome["value"] = float(metrics[metric])
+        trial.report(outcome["value"], int(metrics["epoch"]))
+        outcome["pruned"] = final is None and trial.should_prune()
+        return not outcome["pruned"]
+
+    run.run(report)
     return {"trial_id": trial_id, "pid": os.getpid(), "submitted": submitted, "started": started,
             "first_epoch_start": epoch_starts[0], "ended": time.time(), "epoch_s": epoch_s,
-            "value": value, "pruned": pruned}
+            **outcome}
 
 
 def run_bare_optuna(space: Space, workdir: str | os.PathLike) -> dict:

@@ -1,11 +1,14 @@
-"""`ascbench bench data`: one epoch's data time from the feature cache vs. log-mels on the fly.
+"""`ascbench bench data`: one epoch's data time from the feature cache vs. log-mels on the fly, and
+a trial's start-up with the driver's data handle vs. preparing the data itself.
 
 Both read the same clips in the same shuffled batches of the tiny synthetic corpus;
 the training step of the tiny ASCMamba on those batches is timed too, to show what
-share of a step the data path costs.
+share of a step the data path costs. Start-up is the construction of a `Trial` (data,
+model, optimiser) in this process, median of several.
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 import numpy as np
@@ -13,27 +16,29 @@ import torch
 
 from ..data.audio import load_clip
 from ..data.features import LogMel
-from ..train.config import compose_config
+from ..data.handle import DataHandle, make_handle, prepare_run_data
+from ..train.config import RunConfig, compose_config
 from ..train.trial import Trial
 
 
 def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps: int = 3) -> dict:
     torch.set_num_threads(2)
     cfg = compose_config([f"model={model}", "pseudo=none"])
-    trial = Trial(cfg, progress=True)
+    data = prepare_run_data(cfg, progress=True)
+    trial = Trial(cfg, data=make_handle(data))
     arrays = trial.train_set
     batch = cfg.train.batch_size
     order = np.random.default_rng(0).permutation(len(arrays))
     if quick:
         order = order[: 4 * batch]
     batches = [order[i:i + batch] for i in range(0, len(order), batch)]
-    fe, seconds = trial.data.front_end, trial.data.seconds
-    paths = trial.data.corpus.clips.set_index("clip_id").loc[list(arrays.clip_ids), "path"].to_numpy()
+    fe, seconds = data.front_end, data.seconds
+    paths = data.corpus.clips.set_index("clip_id").loc[list(arrays.clip_ids), "path"].to_numpy()
     logmel = LogMel(fe)
 
     start = time.perf_counter()
     for idx in batches:
-        trial.batch(arrays, idx)
+        trial.batches.batch(arrays, idx)
     cached = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -41,10 +46,10 @@ def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps:
         for idx in batches:
             waves = torch.from_numpy(np.stack([load_clip(p, fe.sample_rate, seconds) for p in paths[idx]]))
             x = logmel(waves)
-            ((x - trial.mean) / trial.std).unsqueeze(1)
+            trial.batches.normalise(x)
     on_the_fly = time.perf_counter() - start
 
-    x, ctx = trial.batch(arrays, batches[0])
+    x, ctx = trial.batches.batch(arrays, batches[0])
     y = torch.from_numpy(arrays.labels[batches[0]])
     trial.model.train()
     step_times = []
@@ -56,6 +61,7 @@ def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps:
         trial.optimizer.step()
         step_times.append(time.perf_counter() - t0)
     step = float(np.median(step_times[1:]))
+    startup = trial_startup(cfg, trial.data, reps=3 if quick else 7)
     per_batch_cached = cached / len(batches)
     return {
         "clips": int(len(order)),
@@ -69,7 +75,21 @@ def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps:
         "model": model,
         "cache_share_of_step": per_batch_cached / (per_batch_cached + step),
         "threads": torch.get_num_threads(),
+        **startup,
     }
+
+
+def trial_startup(cfg: RunConfig, handle: DataHandle, reps: int) -> dict:
+    """Median seconds to construct `Trial(cfg)` (it prepares its data: CSV, wav headers, split,
+    cache key) and `Trial(cfg, data=handle)` (it memory-maps the cache), alternating the two."""
+    times: dict[str, list[float]] = {"prepare": [], "handle": []}
+    for _ in range(reps):
+        for way, data in (("prepare", None), ("handle", handle)):
+            start = time.perf_counter()
+            Trial(cfg, data=data)
+            times[way].append(time.perf_counter() - start)
+    return {"trial_startup_s_prepare": statistics.median(times["prepare"]),
+            "trial_startup_s_handle": statistics.median(times["handle"]), "trial_startup_reps": reps}
 
 
 def format_data_table(r: dict) -> str:
@@ -80,4 +100,7 @@ def format_data_table(r: dict) -> str:
         f"  cache speed-up: {r['speedup_cache_vs_on_the_fly']:.1f}x (goal >= 10x)",
         f"  {r['model']} training step (batch {r['batch_size']}): {r['train_step_s'] * 1000:.1f} ms;"
         f" cached data is {100 * r['cache_share_of_step']:.2f}% of a step (goal < 5%)",
+        f"trial start-up (median of {r['trial_startup_reps']}): preparing its own data "
+        f"{r['trial_startup_s_prepare'] * 1000:.0f} ms, from the driver's data handle "
+        f"{r['trial_startup_s_handle'] * 1000:.0f} ms",
     ])

@@ -229,6 +229,9 @@ def format_overhead_table(r: dict) -> str:
                 f"{_median(fresh):>12s} {_median(reused):>13s}")
         lines.append(f"{i:3d} {'training steps alone (summed / ' + str(r['max_concurrent']) + ' slots)':52s} "
                      f"{rep['training_alone_s']['bare']:7.1f}   (Ray run's own steps: {rep['training_alone_s']['ray']:.1f})")
+        lines.append(f"{i:3d} trial start-up (hand-off to first epoch's start), median s fresh / reused: "
+                     + "; ".join(f"{key} {_median(rep[key]['fresh'], 'startup_s_median', 2)} / "
+                                 f"{_median(rep[key]['reused'], 'startup_s_median', 2)}" for key in ("ray", "bare")))
         lines.append(f"{i:3d} ascbench / bare Optuna: wall {rep['ratio_wall']:.2f}x, per trial-epoch "
                      f"{rep['ratio_per_trial_epoch']:.2f}x (ran {' then '.join(rep['order'])})")
     met = r["ratio_wall_median"] <= r["goal_ratio"]
@@ -242,5 +245,5 @@ def format_overhead_table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _median(summary: dict) -> str:
-    return f"{summary['first_epoch_s_median']:.1f}" if summary.get("trials") else "-"
+def _median(summary: dict, key: str = "first_epoch_s_median", digits: int = 1) -> str:
+    return f"{summary[key]:.{digits}f}" if summary.get("trials") else "-"

@@ -12,7 +12,7 @@ from ..io import write_json_atomic
 
 BENCHMARKS: dict[str, str] = {
     "scan": "selective-scan backends vs. the sequential reference and mambapy",
-    "data": "an epoch's data time from the feature cache vs. on-the-fly log-mels",
+    "data": "an epoch's data time from the feature cache vs. on-the-fly log-mels; trial start-up",
     "train": "training throughput of every registered model vs. CP-Mobile",
     "overhead": "ascbench's Ray tuner vs. a bare Optuna study on the same search",
     "asha": "ASHA + TPE vs. FIFO random search: trial-epochs to FIFO's best",

@@ -105,10 +105,14 @@ def handle_key(cfg: RunConfig) -> str:
     return json.dumps([data, front_end_of(cfg).to_dict()], sort_keys=True)
 
 
-def prepare_handle(cfg: RunConfig, progress: bool = False) -> DataHandle:
+def prepare_run_data(cfg: RunConfig, progress: bool = False) -> PreparedData:
     """Load, split and cache the data of run config `cfg` (the work a handle saves its trials)."""
-    return make_handle(prepare_data(cfg.data, seed=split_seed(cfg), progress=progress,
-                                    model_front_end=get_spec(cfg.model.name).front_end))
+    return prepare_data(cfg.data, seed=split_seed(cfg), progress=progress,
+                        model_front_end=get_spec(cfg.model.name).front_end)
+
+
+def prepare_handle(cfg: RunConfig, progress: bool = False) -> DataHandle:
+    return make_handle(prepare_run_data(cfg, progress))
 
 
 def prepare_handles(cfgs: Iterable[RunConfig], progress: bool = False) -> dict[str, DataHandle]:

@@ -105,23 +105,10 @@ class PreparedData:
     def classes(self) -> tuple[str, ...]:
         return self.corpus.classes
 
-    def arrays(self, clip_ids: tuple[str, ...] | list[str]) -> ClipArrays:
-        clips = self.corpus.clips
-        pos = pd.Index(clips["clip_id"]).get_indexer(list(clip_ids))
-        if (pos < 0).any():
-            raise KeyError(f"clip {list(clip_ids)[int(np.argmin(pos))]!r} is not in {self.corpus.source}")
-        sub = clips.iloc[pos]
+    def arrays(self, clip_ids: Sequence[str]) -> ClipArrays:
         if self._times is None:
             self._times = self.corpus.time_matrix()
-        return ClipArrays(
-            clip_ids=tuple(clip_ids),
-            rows=self.features.rows(clip_ids),
-            labels=sub["label"].to_numpy(np.int64),
-            cities=self.vocabulary.encode(sub["location"].tolist()),
-            times=self._times[pos],
-            sessions=sub["session"].to_numpy(),
-            locations=sub["location"].to_numpy(),
-        )
+        return clip_arrays(self.corpus, self.vocabulary, self.features, clip_ids, self._times)
 
     def describe(self) -> dict:
         """Provenance recorded with every run: source, sizes, split and feature parameters."""
@@ -145,6 +132,25 @@ class PreparedData:
             "feature_cache": str(self.features.path),
             "skipped_audio": list(self.skipped_audio),
         }
+
+
+def clip_arrays(corpus: Corpus, vocabulary: CityVocabulary, features: CachedFeatures, clip_ids: Sequence[str],
+                times: np.ndarray) -> ClipArrays:
+    """The clips `clip_ids` of `corpus`, row by row; `times` is `corpus.time_matrix()` (computed once)."""
+    clips = corpus.clips
+    pos = pd.Index(clips["clip_id"]).get_indexer(list(clip_ids))
+    if (pos < 0).any():
+        raise KeyError(f"clip {list(clip_ids)[int(np.argmin(pos))]!r} is not in {corpus.source}")
+    sub = clips.iloc[pos]
+    return ClipArrays(
+        clip_ids=tuple(clip_ids),
+        rows=features.rows(clip_ids),
+        labels=sub["label"].to_numpy(np.int64),
+        cities=vocabulary.encode(sub["location"].tolist()),
+        times=times[pos],
+        sessions=sub["session"].to_numpy(),
+        locations=sub["location"].to_numpy(),
+    )
 
 
 def synthetic_root(cfg: DataConfig) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import TrainConfig
+
 
 def spec_mask(x: torch.Tensor, time_masks: int, time_frac: float, freq_masks: int, freq_bins: int,
               generator: torch.Generator) -> torch.Tensor:
@@ -34,3 +36,17 @@ def mixup_pairs(batch: int, alpha: float, generator: torch.Generator) -> tuple[t
     perm = torch.randperm(batch, generator=generator)
     lam = torch.distributions.Beta(alpha, alpha).sample((batch,))
     return perm, torch.maximum(lam, 1 - lam)
+
+
+def augment(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, t: TrainConfig,
+            generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A training batch (log-mels, soft targets, loss weights) after the masks and mixup `t` asks for."""
+    if t.time_masks or t.freq_masks:
+        x = spec_mask(x, t.time_masks, t.time_mask_frac, t.freq_masks, t.freq_mask_bins, generator)
+    if t.mixup_alpha > 0 and len(x) > 1 and torch.rand(1, generator=generator).item() < t.mixup_prob:
+        perm, lam = mixup_pairs(len(x), t.mixup_alpha, generator)
+        lam_x = lam.view(-1, 1, 1, 1).to(x.device)
+        x = lam_x * x + (1 - lam_x) * x[perm.to(x.device)]
+        y = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
+        w = lam * w + (1 - lam) * w[perm]
+    return x, y, w

@@ -13,15 +13,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ascmamba import MetaContext, create_model
+from ascmamba import create_model
 from ascmamba.frontend import FrontEnd
 from ascmamba.metadata import CityVocabulary
 
 from ..data.apsipa import HEADER, load_apsipa, read_metadata
 from ..data.audio_check import probe_audio
 from ..data.cache import FeatureCache, FeatureSpec
+from ..data.prepare import clip_arrays
 from ..errors import UserError
 from ..io import write_text_atomic
+from .batches import FeatureBatches
 from .checkpoint import load_checkpoint, load_weights
 
 
@@ -37,11 +39,10 @@ def predict_csv(
             raise UserError(f"{checkpoint}: not an ascbench checkpoint (missing {key!r})")
     classes = tuple(bundle["classes"])
     corpus = probe_audio(load_apsipa(metadata, audio_dir, classes), "error", float(bundle["seconds"])).corpus
-    front_end = FrontEnd(**bundle["front_end"])
-    features = FeatureCache(cache_dir).get_or_build(
+    cached = FeatureCache(cache_dir).get_or_build(
         corpus.clips["clip_id"].tolist(), corpus.clips["path"].tolist(),
-        FeatureSpec(front_end, float(bundle["seconds"])), progress=progress,
-    ).features
+        FeatureSpec(FrontEnd(**bundle["front_end"]), float(bundle["seconds"])), progress=progress,
+    )
     try:
         model = create_model(bundle["model_name"], **bundle["model_kwargs"])
     except (KeyError, TypeError, ValueError) as exc:   # the registry's and the constructor's refusals
@@ -49,17 +50,11 @@ def predict_csv(
         raise UserError(f"{checkpoint}: refused: declares a model that cannot be built ({msg})") from None
     load_weights(model, bundle["model_state"], checkpoint, f"its declared model {bundle['model_name']}")
     model.eval()
-    vocabulary = CityVocabulary(bundle["cities"])
-    cities = torch.from_numpy(corpus.city_indices(vocabulary))
-    times = torch.from_numpy(corpus.time_matrix())
-    mean, std = bundle["norm_mean"], bundle["norm_std"]
-    preds = []
+    arrays = clip_arrays(corpus, CityVocabulary(bundle["cities"]), cached, corpus.clips["clip_id"].tolist(),
+                         corpus.time_matrix())
+    batches = FeatureBatches(cached.features, bundle["norm_mean"], bundle["norm_std"], torch.device("cpu"))
     with torch.no_grad():
-        for start in range(0, len(corpus), batch_size):
-            sl = slice(start, start + batch_size)
-            x = (torch.from_numpy(np.asarray(features[sl], dtype=np.float32)) - mean) / std
-            logits = model(x.unsqueeze(1), MetaContext(cities[sl], times[sl]))
-            preds.append(logits.argmax(dim=1).numpy())
+        preds = [model(x, ctx).argmax(dim=1).numpy() for x, ctx in batches.chunks(arrays, batch_size)]
     labels = [classes[i] for i in np.concatenate(preds)] if preds else []
 
     rows = read_metadata(metadata, classes)  # the original strings, untouched
@@ -71,5 +66,5 @@ def predict_csv(
     raw = Path(metadata).read_bytes()
     bom = "\ufeff" if raw.startswith(b"\xef\xbb\xbf") else ""
     write_text_atomic(out, bom + buf.getvalue())
-    unseen = int((cities == 0).sum())
+    unseen = int((arrays.cities == 0).sum())
     return {"rows": len(labels), "unseen_city_rows": unseen, "out": str(out)}

@@ -1,4 +1,5 @@
-"""Pseudo-label selection for the two-step scheme (and the official one-step baseline).
+"""Pseudo-label stages: selection for the two-step scheme (and the official one-step baseline), the
+labelling step between stages and the training set it leaves.
 
 Only clips of the unlabelled pool are ever labelled here; the pool excludes every
 session that has a clip in validation (see `harness.data.splits`).
@@ -6,8 +7,13 @@ session that has a clip in validation (see `harness.data.splits`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
+
+from ..data.prepare import ClipArrays
+from .config import PseudoConfig
 
 
 def select(
@@ -47,3 +53,33 @@ def summarise(keep: np.ndarray, pred: np.ndarray, truth: np.ndarray | None, num_
         out["accuracy_kept"] = float(right[keep].sum() / max(1, (keep & known).sum())) if keep.any() else None
         out["accuracy_pool"] = float(right.sum() / max(1, known.sum()))
     return out
+
+
+def label_pool(pool: ClipArrays, predict: Callable[[ClipArrays], np.ndarray], truth: np.ndarray | None,
+               p: PseudoConfig, step: int, num_classes: int) -> tuple[list[str], list[int], dict]:
+    """Pseudo-label step `step` (1 or 2) on the pool: (kept clip ids, their labels, the step's summary).
+
+    `one_step` keeps every clip (the official baseline); `two_step` uses tau1, then tau2, and the
+    session filter. `truth` (the pool's true classes, synthetic corpus only) only scores the step.
+    """
+    if len(pool) == 0:
+        return [], [], {"step": step, "pool": 0, "kept": 0}
+    if p.mode == "one_step":
+        tau, tau_session = 0.0, 0.0
+    else:
+        tau, tau_session = (p.tau1 if step == 1 else p.tau2), p.tau_session
+    keep, pred = select(predict(pool), pool.sessions, tau, tau_session)
+    summary = {"step": step, "tau": tau, "tau_session": tau_session, **summarise(keep, pred, truth, num_classes)}
+    ids = [c for c, k in zip(pool.clip_ids, keep) if k]
+    return ids, [int(c) for c, k in zip(pred, keep) if k], summary
+
+
+def with_pseudo_labels(train: ClipArrays, pool: ClipArrays, ids: list[str], labels: list[int],
+                       weight: float) -> tuple[ClipArrays, np.ndarray]:
+    """The labelled training clips followed by the pseudo-labelled pool clips `ids`, and per-clip
+    loss weights (1 for labelled clips, `weight` for pseudo-labelled ones)."""
+    if not ids:
+        return train, np.ones(len(train), dtype=np.float32)
+    extra = replace(pool.select(ids), labels=np.asarray(labels, dtype=np.int64))
+    weights = np.concatenate([np.ones(len(train), dtype=np.float32), np.full(len(extra), weight, dtype=np.float32)])
+    return train.concat(extra), weights

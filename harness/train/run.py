@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ..errors import UserError, make_dirs
 from ..io import write_atomic, write_json_atomic, write_text_atomic
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import save_checkpoint
 from .config import RunConfig, to_dict
 from .trial import Trial
 
@@ -48,25 +48,27 @@ def _train_into(cfg: RunConfig, out: Path, progress: bool, stop_after: int | Non
         raise UserError(f"{out} holds a run with a different config; choose another --out")
     trial = Trial(cfg, progress=progress)
     if (out / LAST).exists():
-        trial.load_state_dict(load_checkpoint(out / LAST), source=str(out / LAST))
+        trial.resume(out / LAST)
     write_text_atomic(config_path, config_yaml)
     write_json_atomic(out / "split.json", trial.data.split.to_dict())
     bar = tqdm(total=cfg.train.epochs, initial=trial.state.epoch, desc=cfg.model.name, unit="epoch",
                disable=not progress)
-    for metrics in trial.epochs():
+
+    def store(metrics: dict, final: dict | None) -> bool:
         save_checkpoint(out / LAST, trial.state_dict())
         if trial.state.best_epoch == trial.state.epoch:
             save_checkpoint(out / BEST, trial.inference_bundle(trial.best_model_state))
         write_atomic(out / "metrics.csv", lambda p: pd.DataFrame(trial.state.history).to_csv(p, index=False))
-        bar.update(1)
-        bar.set_postfix({"val_macro": f"{metrics['val/macro_acc']:.3f}", "best": f"{metrics['val/best_macro_acc']:.3f}"})
-        if stop_after is not None and trial.state.epoch >= stop_after and trial.state.epoch < cfg.train.epochs:
-            bar.close()
-            return {"stopped_at": trial.state.epoch}
+        if final is not None:
+            write_json_atomic(out / "final.json", final)
+        bar.update(trial.state.epoch - bar.n)
+        bar.set_postfix({"val_macro": f"{metrics['val/macro_acc']:.3f}",
+                         "best": f"{metrics['val/best_macro_acc']:.3f}"})
+        return stop_after is None or trial.state.epoch < stop_after
+
+    final = trial.run(store)
     bar.close()
-    final = trial.final_report()
-    write_json_atomic(out / "final.json", final)
-    return final
+    return final if final is not None else {"stopped_at": trial.state.epoch}
 
 
 def summarise(final: dict) -> str:

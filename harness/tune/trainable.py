@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data.handle import DataHandle, handle_key
 from ..io import write_json_atomic
-from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.checkpoint import save_checkpoint
 from ..train.config import RunConfig, from_dict
 from ..train.dotted import merge_params
 from ..train.trial import Trial
@@ -52,18 +52,15 @@ def trial_trainable(params: dict[str, Any], base: dict | None = None, configs: d
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as d:
-            trial.load_state_dict(load_checkpoint(Path(d) / STATE_FILE), source=str(Path(d) / STATE_FILE))
+            trial.resume(Path(d) / STATE_FILE)
     trial_dir = Path(tune.get_context().get_trial_dir())
-    if trial.state.epoch >= cfg.train.epochs and trial.state.history:
-        # restored from its final checkpoint (it finished after the last experiment snapshot
-        # before the driver died): report the last epoch again instead of training
-        write_json_atomic(trial_dir / FINAL_FILE, trial.final_report())
-        tune.report(scalar_metrics(trial.state.history[-1]))
-        return
-    for metrics in trial.epochs():
-        done = trial.state.epoch >= cfg.train.epochs
-        if done:
-            write_json_atomic(trial_dir / FINAL_FILE, trial.final_report())
+
+    def report(metrics: dict, final: dict | None) -> bool:
+        if final is not None:   # before the last report: the driver may harvest the trial right after it
+            write_json_atomic(trial_dir / FINAL_FILE, final)
         with tempfile.TemporaryDirectory() as d:
             save_checkpoint(Path(d) / STATE_FILE, trial.state_dict())
             tune.report(scalar_metrics(metrics), checkpoint=tune.Checkpoint.from_directory(d))
+        return True   # Ray's scheduler stops a trial by not resuming it
+
+    trial.run(report)

@@ -61,3 +61,14 @@ def test_configs_share_a_handle_when_data_split_seed_and_front_end_agree(micro_d
     assert handle_key(other) != handle_key(a)
     handles = prepare_handles([a, *fixed, b])
     assert set(handles) == {handle_key(a), handle_key(b)}
+
+
+def test_searched_training_keys_keep_the_drivers_handle_and_data_keys_do_not(micro_data_config):
+    from harness.train.config import to_dict
+    from harness.tune.trainable import trial_config
+
+    base = to_dict(_cfg(micro_data_config.cache_dir))
+    driver = handle_key(_cfg(micro_data_config.cache_dir))
+    assert handle_key(trial_config({"train.lr": 0.02, "train.mixup_alpha": 0.1}, base, None)) == driver
+    assert handle_key(trial_config({"data.val_fraction": 0.3}, base, None)) != driver   # the trial prepares its own
+    assert handle_key(trial_config({"_run": "h"}, None, {"h": base})) == driver

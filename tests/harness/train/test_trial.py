@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 import torch
@@ -14,9 +16,10 @@ from harness.cli import main
 from harness.train import pseudo
 from harness.train.batchnorm import recalibrate_batchnorm
 from harness.train.checkpoint import load_checkpoint, save_checkpoint
-from harness.train.config import compose_config, load_config, stage_epochs
+from harness.train.config import TrainConfig, compose_config, load_config, stage_epochs, to_dict
 from harness.data.prepare import prepare_data, synthetic_root
 from harness.train.metrics import classification_report, macro_accuracy
+from harness.train.optim import make_optimizer, make_scheduler, start_epoch
 from harness.train.run import run_training
 from harness.train.trial import Trial
 
@@ -189,3 +192,69 @@ def test_bad_values_fail_before_any_work(override, message, tmp_path, capsys):
     import re
     assert re.search(message, err), err
     assert not (tmp_path / "x").exists()
+
+
+def _hand_written_warmup_cosine(progress: float, warmup: float, total: int) -> float:
+    """The schedule the torch scheduler replaced, as it was written (linear warm-up, then cosine)."""
+    if warmup > 0 and progress < warmup:
+        return (progress + 1e-3) / warmup
+    span = max(1e-9, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warmup) / span)))
+
+
+def test_torch_scheduler_gives_the_hand_written_learning_rates_and_resumes(tmp_path):
+    t = TrainConfig(lr=0.01, warmup_epochs=1.5, epochs=4)
+    model = torch.nn.Linear(3, 2)
+    optimizer = make_optimizer(model, t)
+    scheduler = make_scheduler(optimizer, t)
+    got, progress = [], []
+    for epoch, batches in enumerate([3, 5, 2, 4]):   # pseudo-labels change how many batches an epoch has
+        if epoch == 2:   # resume from a checkpoint as a trial does
+            save_checkpoint(tmp_path / "s.pt", {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+            state = load_checkpoint(tmp_path / "s.pt")
+            optimizer = make_optimizer(model, t)
+            scheduler = make_scheduler(optimizer, t)
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        start_epoch(scheduler, epoch, batches)
+        for b in range(batches):
+            got.append([g["lr"] for g in optimizer.param_groups])
+            progress.append(epoch + b / batches)
+            optimizer.step()
+            scheduler.step()
+    got.append([g["lr"] for g in optimizer.param_groups])
+    progress.append(4)
+    assert progress[:5] == [0, 1 / 3, 2 / 3, 1, 1.2] and progress[8:10] == [2, 2.5]
+    assert got == [[0.01 * _hand_written_warmup_cosine(p, 1.5, 4)] * 2 for p in progress]
+    assert got[0][0] < got[4][0] and got[-1][0] == 0.0    # warm-up rises, the cosine ends at zero
+
+
+def test_train_tune_and_bare_optuna_run_the_one_epoch_loop(micro_data_config, tmp_path, monkeypatch):
+    from ray import tune
+
+    from harness.bench import bare_optuna
+    from harness.data.handle import handle_key, prepare_handles
+    from harness.tune.trainable import FINAL_FILE, trial_trainable
+
+    loops = []
+    real_run = Trial.run
+    monkeypatch.setattr(Trial, "run", lambda self, on_epoch: loops.append(self.cfg.seed) or real_run(self, on_epoch))
+    cfg = _cfg(micro_data_config, "model=cpmobile", "train.epochs=2", "pseudo=none")
+    base = to_dict(cfg)
+    final = run_training(cfg, tmp_path / "train", progress=False)
+
+    reports = []
+    monkeypatch.setattr(tune, "report", lambda metrics, checkpoint=None: reports.append((metrics, checkpoint)))
+    monkeypatch.setattr(tune, "get_context", lambda: type("Ctx", (), {"get_trial_dir": lambda _: str(tmp_path)})())
+    handles = prepare_handles([cfg])
+    trial_trainable({"_run": "a"}, configs={"a": base}, handles=handles)
+    assert [m["epoch"] for m, _ in reports] == [1, 2] and all(c is not None for _, c in reports)
+    assert json.loads((tmp_path / FINAL_FILE).read_text())["val"] == final["val"]
+
+    journal = str(tmp_path / "journal.log")
+    study = optuna.create_study(study_name="s", storage=bare_optuna._storage(journal), direction="maximize")
+    bare_optuna._init_worker("s", journal, optuna.pruners.NopPruner(), torch.get_num_threads())
+    row = bare_optuna._run_trial(study.ask()._trial_id, {}, base, "val/macro_acc", 0.0, handles)
+    assert len(row["epoch_s"]) == 2 and not row["pruned"]
+    assert row["value"] == pytest.approx(final["last"]["val/macro_acc"])
+    assert loops == [0, 0, 0] and handle_key(cfg) in handles
