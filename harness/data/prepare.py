@@ -191,7 +191,7 @@ def load_corpus(cfg: DataConfig, progress: bool = True) -> tuple[Corpus, float, 
         corpus = load_apsipa(summary.dev_csv, summary.audio_dir)
         truth_df = load_truth(summary.out_dir)
         index = {c: i for i, c in enumerate(corpus.classes)}
-        truth = {f: index[s] for f, s in zip(truth_df["filename"], truth_df["scene_label"])}
+        truth = {f: index[s] for f, s in zip(truth_df["filename"], truth_df["scene_label"], strict=True)}
         return corpus, cfg.seconds or summary.clip_seconds, truth
     if not cfg.metadata or not cfg.audio_dir:
         raise UserError(f"data.source={cfg.source} needs data.metadata and data.audio_dir (--metadata, --audio-dir)")

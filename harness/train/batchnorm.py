@@ -42,7 +42,7 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, forward: Callable
             forward(model, batch)
             used += 1
     finally:
-        for m, momentum in zip(layers, momenta):
+        for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
             m.eval()
     return used

@@ -51,7 +51,7 @@ def classification_report(
         "acc": float((y_pred == y_true).mean()) if len(y_true) else float("nan"),
         "log_loss": log_loss(probs, y_true) if len(y_true) else float("nan"),
         "n": int(len(y_true)),
-        "per_class_acc": {c: (None if np.isnan(a) else float(a)) for c, a in zip(classes, per_class)},
+        "per_class_acc": {c: (None if np.isnan(a) else float(a)) for c, a in zip(classes, per_class, strict=True)},
         "confusion": cm.tolist(),
     }
     if cities is not None:

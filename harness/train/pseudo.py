@@ -29,11 +29,11 @@ def select(
     keep = probs.max(axis=1) >= tau
     if tau_session > 0 and keep.any():
         votes: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        for s, c in zip(sessions[keep], pred[keep]):
+        for s, c in zip(sessions[keep], pred[keep], strict=True):
             votes[s][int(c)] += 1
         share = np.array([
             votes[s][int(c)] / max(1, sum(votes[s].values())) if k else 0.0
-            for s, c, k in zip(sessions, pred, keep)
+            for s, c, k in zip(sessions, pred, keep, strict=True)
         ])
         keep &= share >= tau_session
     return keep, pred
@@ -70,8 +70,8 @@ def label_pool(pool: ClipArrays, predict: Callable[[ClipArrays], np.ndarray], tr
         tau, tau_session = (p.tau1 if step == 1 else p.tau2), p.tau_session
     keep, pred = select(predict(pool), pool.sessions, tau, tau_session)
     summary = {"step": step, "tau": tau, "tau_session": tau_session, **summarise(keep, pred, truth, num_classes)}
-    ids = [c for c, k in zip(pool.clip_ids, keep) if k]
-    return ids, [int(c) for c, k in zip(pred, keep) if k], summary
+    ids = [c for c, k in zip(pool.clip_ids, keep, strict=True) if k]
+    return ids, [int(c) for c, k in zip(pred, keep, strict=True) if k], summary
 
 
 def with_pseudo_labels(train: ClipArrays, pool: ClipArrays, ids: list[str], labels: list[int],

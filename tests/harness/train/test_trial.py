@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-from pathlib import Path
 
 import numpy as np
 import optuna
@@ -13,11 +12,11 @@ import pytest
 import torch
 
 from harness.cli import main
+from harness.data.prepare import prepare_data, synthetic_root
 from harness.train import pseudo
 from harness.train.batchnorm import recalibrate_batchnorm
 from harness.train.checkpoint import load_checkpoint, save_checkpoint
 from harness.train.config import TrainConfig, compose_config, load_config, stage_epochs, to_dict
-from harness.data.prepare import prepare_data, synthetic_root
 from harness.train.metrics import classification_report, macro_accuracy
 from harness.train.optim import make_optimizer, make_scheduler, start_epoch
 from harness.train.run import run_training
@@ -64,7 +63,8 @@ def test_trial_recalibrates_before_each_validation_only_when_asked(micro_data_co
 def test_same_seed_same_metrics(micro_data_config):
     cfg = _cfg(micro_data_config, "model=ascmamba_tiny", "train.epochs=3", "pseudo.tau1=0.1", "pseudo.tau2=0.1")
     runs = [list(Trial(cfg).epochs()) for _ in range(2)]
-    strip = lambda hist: [{k: v for k, v in m.items() if not k.startswith("time/")} for m in hist]
+    def strip(hist):
+        return [{k: v for k, v in m.items() if not k.startswith("time/")} for m in hist]
     assert strip(runs[0]) == strip(runs[1])
     other = list(Trial(_cfg(micro_data_config, "model=ascmamba_tiny", "train.epochs=3", "seed=1")).epochs())
     assert strip(other) != strip(runs[0])
