@@ -75,6 +75,7 @@ def _first_checkpoint(exp: Path):
 
 
 @pytest.mark.slow
+@pytest.mark.ray   # the CLI it drives starts a Ray runtime
 def test_sigint_to_tune_is_interrupted_not_done_then_resume_finishes(tmp_path, micro_data_config):
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(TUNE_SPACE))
@@ -102,6 +103,7 @@ def test_sigint_to_tune_is_interrupted_not_done_then_resume_finishes(tmp_path, m
 
 
 @pytest.mark.slow
+@pytest.mark.ray   # the CLI it drives starts a Ray runtime
 def test_sigint_to_ablate_exits_nonzero_with_the_resume_command_which_finishes(tmp_path, micro_data_config):
     grid = {"name": "cut", "seeds": 1, "resources": {"cpu": 1, "gpu": 0},
             "base": {"label": "cp", "overrides": ["model=cpmobile", "train.epochs=4", "pseudo=none",
