@@ -26,7 +26,8 @@ def discover(run_dir: str | Path) -> Found:
     if not root.is_dir():
         raise UserError(f"{root}: no such folder")
     found = Found()
-    candidates = [root] if (is_tune_dir(root) or is_ablation_dir(root)) else sorted(p for p in root.iterdir() if p.is_dir())
+    candidates = ([root] if (is_tune_dir(root) or is_ablation_dir(root))
+                  else sorted(p for p in root.iterdir() if p.is_dir()))
     for p in candidates:
         if is_ablation_dir(p):
             found.ablation.append(p)

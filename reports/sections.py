@@ -33,7 +33,8 @@ def _provenance_lines(tunes: list[TuneRun], ablations: list[AblationResults]) ->
     hw = prov["hardware"]
     return [
         f"- git commit: `{prov['git_commit']}` (recorded when the run started)",
-        f"- hardware: {hw['cpu_count']} CPU cores ({hw['cpu']}), GPUs: {', '.join(hw['gpus']) or 'none'}; host {hw['host']}",
+        f"- hardware: {hw['cpu_count']} CPU cores ({hw['cpu']}), GPUs: {', '.join(hw['gpus']) or 'none'}; "
+        f"host {hw['host']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()),
     ]
 
@@ -53,8 +54,9 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
         base = run.space.get("base", {})
         if base:
             d = base.get("data", {})
-            lines.append(f"- data: {d.get('source')} {d.get('preset', '')}, val fraction {d.get('val_fraction')}, "
-                         f"split seed {d.get('split_seed') if d.get('split_seed') is not None else 'run seed ' + str(base.get('seed'))}")
+            lines.append(
+                f"- data: {d.get('source')} {d.get('preset', '')}, val fraction {d.get('val_fraction')}, split seed "
+                f"{d.get('split_seed') if d.get('split_seed') is not None else 'run seed ' + str(base.get('seed'))}")
         lines += [f"- note: {n}" for n in run.notes]
     for res in ablations:
         m, runs = res.manifest, res.runs
@@ -64,17 +66,19 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
         cpu, gpu = grid["resources"]["cpu"], grid["resources"]["gpu"]
         lines += ["", f"**Ablation `{m['name']}`** ({res.root})", "",
                   f"- grid `{grid['path']}`: base `{grid['base']['label']}` "
-                  f"({'config ' + grid['base']['config'] if grid['base']['config'] else 'overrides ' + ' '.join(grid['base']['overrides'])}), "
-                  f"{len(grid['arms']) - 1} other arms, seeds {grid['seeds']}; command-line overrides: {' '.join(grid['cli_overrides']) or 'none'}",
-                  f"- {len(runs)} of {len(m['plan'])} planned runs finished ({len(m.get('missing', []))} distinct configs missing); "
-                  f"resources per run: {cpu:g} CPU, {gpu:g} GPU",
-                  f"- wall time {wall_sessions:.0f} s over {len(m.get('sessions', []))} session(s); run time {run_wall:.0f} s summed; "
-                  f"CPU hours {_hours(run_wall * cpu)}, GPU hours {_hours(run_wall * gpu)}"]
+                  f"""({'config ' + grid['base']['config'] if grid['base']['config']
+                        else 'overrides ' + ' '.join(grid['base']['overrides'])}), """
+                  f"{len(grid['arms']) - 1} other arms, seeds {grid['seeds']}; "
+                  f"command-line overrides: {' '.join(grid['cli_overrides']) or 'none'}",
+                  f"- {len(runs)} of {len(m['plan'])} planned runs finished ({len(m.get('missing', []))} distinct "
+                  f"configs missing); resources per run: {cpu:g} CPU, {gpu:g} GPU",
+                  f"- wall time {wall_sessions:.0f} s over {len(m.get('sessions', []))} session(s); run time "
+                  f"{run_wall:.0f} s summed; CPU hours {_hours(run_wall * cpu)}, GPU hours {_hours(run_wall * gpu)}"]
         if res.records:
             data = next(iter(res.records.values()))["final"]["data"]
             lines.append(f"- data: {data['source']} `{data['corpus']}`, {len(data['classes'])} classes, cities "
-                         f"{', '.join(data['cities'])}; per seed {data['n_train']} train / {data['n_val']} validation / "
-                         f"{data['n_unlabelled']} unlabelled clips, session-level split with split seed = run seed "
+                         f"{', '.join(data['cities'])}; per seed {data['n_train']} train / {data['n_val']} validation "
+                         f"/ {data['n_unlabelled']} unlabelled clips, session-level split with split seed = run seed "
                          f"(paired), holdout cities {data['holdout_cities'] or 'none'}; test: "
                          + (f"{data['n_test']} clips, {data['test_source']}" if data.get("n_test") else "none"))
     return "\n".join(lines)
@@ -160,7 +164,8 @@ def confirmed_lines(run: TuneRun) -> list[str]:
         "n seeds": c["n_seeds"],
         "confirmed: val % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in zip(c[val_mean], c[val_sd], strict=True)],
         "confirmed: test % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in
-                                         zip(c["confirmed/test_macro_acc_mean"], c["confirmed/test_macro_acc_sd"], strict=True)],
+                                         zip(c["confirmed/test_macro_acc_mean"], c["confirmed/test_macro_acc_sd"],
+                                             strict=True)],
         "test, unseen cities %": c["confirmed/test_unseen_macro_acc_mean"].map(pct),
     })
     return ["### Confirmed winners", "",
@@ -224,11 +229,12 @@ def _baselines_block(res: AblationResults, summary: pd.DataFrame, base_rows: pd.
     lines = ["### Baselines: accuracy, parameters and compute", "",
              markdown_table(pd.DataFrame({
                  "arm": base_rows["arm"], "model": base_rows["arm"].map(models), "n seeds": base_rows["n"],
-                 f"{where} macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}"
-                                                      for m, s in zip(base_rows["mean"], base_rows["std"], strict=True)],
-                 "val macro acc % (selection)": [pct(res.runs.loc[res.runs["arm"] == a, "val_macro_acc"].astype(float).mean())
-                                                 for a in base_rows["arm"]],
-                 "params": base_rows["params"].map(human), f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
+                 f"{where} macro acc % (mean ± sd)": [f"{pct(m)} ± {pct(s)}" for m, s in
+                                                      zip(base_rows["mean"], base_rows["std"], strict=True)],
+                 "val macro acc % (selection)": [pct(res.runs.loc[res.runs["arm"] == a, "val_macro_acc"].astype(float)
+                                                     .mean()) for a in base_rows["arm"]],
+                 "params": base_rows["params"].map(human),
+                 f"MACs per {seconds:g}-s clip": base_rows["macs"].map(human)})),
              "", f"MACs counted on one clip of {seconds:g} s at each model's front end, selective scan and attention "
              "included (ascmamba.complexity); ± is the standard deviation over seeds.", ""]
     path = figures.accuracy_vs_macs(summary, seconds, out / f"ablation_{name}_pareto.png", where)
@@ -265,7 +271,8 @@ def _per_class_and_city_block(res: AblationResults, summary: pd.DataFrame, arms:
     lines += ["### Per-city accuracy (seen vs unseen cities)", "",
               f"Macro accuracy per {where} city, mean over seeds; n = {where} clips summed over seeds. "
               "Unseen = a city with no training clips.", "",
-              markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct)).rename(columns={"macro_acc": "macro acc %"})),
+              markdown_table(cdf.assign(macro_acc=cdf["macro_acc"].map(pct))
+                             .rename(columns={"macro_acc": "macro acc %"})),
               "", markdown_table(pd.DataFrame(seen_cols)), ""]
     path = figures.per_city(cdf, out / f"ablation_{res.manifest['name']}_cities.png", where)
     return lines + [_fig(path, out, "per-city accuracy"), ""]

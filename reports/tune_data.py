@@ -140,7 +140,8 @@ def importance(run: TuneRun) -> tuple[pd.DataFrame, str]:
     if len(study.trials) < 3:
         return pd.DataFrame(), f"only {len(study.trials)} usable trials: too few for parameter importance"
     try:
-        imp = optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        imp = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
     except Exception as exc:
         return pd.DataFrame(), f"optuna importance failed: {str(exc).splitlines()[0][:160]}"
     df = pd.DataFrame({"parameter": list(imp), "importance": list(imp.values())})

@@ -15,5 +15,6 @@ def resolve(spec: str) -> Path:
     if shipped.is_file():
         with resources.as_file(shipped) as p:
             return Path(p)
-    known = sorted(p.name.removesuffix(".yaml") for p in resources.files(__name__).iterdir() if p.name.endswith(".yaml"))
+    known = sorted(p.name.removesuffix(".yaml") for p in resources.files(__name__).iterdir()
+                   if p.name.endswith(".yaml"))
     raise FileNotFoundError(f"{spec}: no such file, and nothing shipped of that name (shipped: {', '.join(known)})")

@@ -76,7 +76,8 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
             "arm": s.arm, "kind": s.kind, "n": s.n,
             f"{SPLIT_WORDS[results.evaluated_on][0]} macro acc % (mean ± sd)": f"{pct(s.mean)} ± {pct(s.std)}",
             f"{int(CONFIDENCE * 100)}% CI": f"[{pct(s.ci_lo)}, {pct(s.ci_hi)}]",
-            "Δ vs base (pp)": "–" if c is None else f"{100 * c['diff']:+.1f} [{100 * c['diff_lo']:+.1f}, {100 * c['diff_hi']:+.1f}]",
+            "Δ vs base (pp)": "–" if c is None else (f"{100 * c['diff']:+.1f} [{100 * c['diff_lo']:+.1f}, "
+                                                     f"{100 * c['diff_hi']:+.1f}]"),
             "p boot (Holm)": "–" if c is None else pval(c["p_boot_holm"]),
             "p t (Holm)": "–" if c is None else pval(c["p_t_holm"]),
             "McNemar b/c": "–" if c is None else f"{c['base_only']}/{c['arm_only']}",
@@ -85,7 +86,8 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
             "P(arm > base)": "–" if c is None else f"{c['p_improve']:.2f}",
             f"MDE {int(POWER * 100)}% (pp)": "–" if c is None else _pp(c["mde"]),
             "seeds for Δ": "–" if c is None else _seeds_for(c),
-            "val macro acc % (selection)": f"{pct(val.mean())} ± {pct(val.std(ddof=1) if len(val) > 1 else float('nan'))}",
+            "val macro acc % (selection)":
+                f"{pct(val.mean())} ± {pct(val.std(ddof=1) if len(val) > 1 else float('nan'))}",
             "rank": s.rank, "mean rank": f"{s.mean_rank:.1f}",
             "params": human(s.params), f"MACs/{seconds:g}s clip": human(s.macs),
         })
@@ -97,10 +99,12 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
         f"split) difference to the base `{results.base}`, in percentage points, with its paired bootstrap "
         f"{int(CONFIDENCE * 100)}% CI. p boot: two-sided paired bootstrap p-value over seeds (blind to the spread of "
         f"a few seeds, shown for reference); p t: paired t-test over seeds; McNemar: exact/χ² test on "
-        f"the pooled (seed, clip) {SPLIT_WORDS[results.evaluated_on][0]} predictions, b = clips only the base got right, c = only the arm. "
+        f"the pooled (seed, clip) {SPLIT_WORDS[results.evaluated_on][0]} predictions, b = clips only the base got "
+        f"right, c = only the arm. "
         f"All p-values Holm-adjusted across the {len(comp)} arms compared with the base; sig: * paired t-test at "
         f"α = {ALPHA} (McNemar compares the trained models on these clips and ignores seed-to-seed variability, "
-        f"so it does not mark significance: it flagged a pure reseed in the planted check). P(arm > base): share of seeds where the arm beat the base (ties half). "
+        f"so it does not mark significance: it flagged a pure reseed in the planted check). P(arm > base): share of "
+        f"seeds where the arm beat the base (ties half). "
         f"MDE {int(POWER * 100)}%: the smallest mean difference a paired t-test over this many seeds detects with "
         f"{int(POWER * 100)}% power at α = {ALPHA}, from the observed spread of the paired differences (statsmodels); "
         f"a Δ below it that is not significant is not evidence of no effect. Seeds for Δ: seeds that test needs to "

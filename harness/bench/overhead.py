@@ -228,7 +228,8 @@ def format_overhead_table(r: dict) -> str:
                 f"{w['epochs_s']:12.1f} {w['outside_share']:7.0%} {w['wall_per_trial_epoch_s']:10.2f} "
                 f"{_median(fresh):>12s} {_median(reused):>13s}")
         lines.append(f"{i:3d} {'training steps alone (summed / ' + str(r['max_concurrent']) + ' slots)':52s} "
-                     f"{rep['training_alone_s']['bare']:7.1f}   (Ray run's own steps: {rep['training_alone_s']['ray']:.1f})")
+                     f"{rep['training_alone_s']['bare']:7.1f}   (Ray run's own steps: "
+                     f"{rep['training_alone_s']['ray']:.1f})")
         lines.append(f"{i:3d} trial start-up (hand-off to first epoch's start), median s fresh / reused: "
                      + "; ".join(f"{key} {_median(rep[key]['fresh'], 'startup_s_median', 2)} / "
                                  f"{_median(rep[key]['reused'], 'startup_s_median', 2)}" for key in ("ray", "bare")))

@@ -14,10 +14,11 @@ Per phase: `wall`, the tune subprocess from start to exit (what a user waits for
 interpreter start, joining the cluster and the results table), and `span`, from the first
 trial's first epoch start to the last trial's last report (the steady-state rate; it leaves
 out the driver's start and the first worker process's start). Trial times come from each
-trial's stored per-epoch history (Ray's auto-filled result keys): `timestamp` is whole seconds, so a trial's start (first report's
-timestamp minus its `time_this_iter_s`) and end (last report's timestamp) are taken at the
-middle of their one-second window; `peak concurrent` counts only overlaps longer than that
-second, so two trials run back to back on one CPU never count as concurrent.
+trial's stored per-epoch history (Ray's auto-filled result keys): `timestamp` is whole
+seconds, so a trial's start (first report's timestamp minus its `time_this_iter_s`) and end
+(last report's timestamp) are taken at the middle of their one-second window; `peak
+concurrent` counts only overlaps longer than that second, so two trials run back to back on
+one CPU never count as concurrent.
 
 Sizes, for the 2-core development machine (cpmobile: about 1.7 s per tiny epoch on one
 thread): the full run is 16 trials x 4 epochs on the tiny preset, about 7 s of training per
@@ -137,7 +138,8 @@ def compare(one: dict, two: dict) -> dict:
     """Two-node over one-node rates, by wall time (the goal) and in steady state."""
     ratio_wall = two["per_hour_wall"] / one["per_hour_wall"]
     ratio_span = two["per_hour_span"] / one["per_hour_span"]
-    same = sorted(round(t["lr"], 12) for t in one["trial_rows"]) == sorted(round(t["lr"], 12) for t in two["trial_rows"])
+    same = (sorted(round(t["lr"], 12) for t in one["trial_rows"])
+            == sorted(round(t["lr"], 12) for t in two["trial_rows"]))
     return {"ratio_wall": ratio_wall, "ratio_span": ratio_span, "goal": GOAL, "goal_met": ratio_wall >= GOAL,
             "goal_met_steady": ratio_span >= GOAL, "same_configs": same}
 

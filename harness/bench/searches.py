@@ -22,7 +22,8 @@ def cpmobile_space(search: dict[str, dict], *, samples: int, max_epochs: int, gr
     return {
         "metric": METRIC, "mode": "max", "seed": seed,
         "budget": {"samples": samples, "max_epochs": max_epochs, "grace_period": grace_period,
-                   "reduction_factor": reduction_factor, "max_concurrent": max_concurrent, "max_failures": max_failures},
+                   "reduction_factor": reduction_factor, "max_concurrent": max_concurrent,
+                   "max_failures": max_failures},
         "resources": {"cpu": 1},
         "strategy": {"scheduler": scheduler, "searcher": searcher},
         "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},

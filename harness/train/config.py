@@ -148,13 +148,13 @@ def validate(cfg: RunConfig) -> RunConfig:
 # (dotted key, lowest allowed, highest allowed or None, whether the highest is excluded); None
 # values (a model default, threads left to torch) are not checked
 RANGES: tuple[tuple[str, float, float | None, bool], ...] = (
-    ("model.channels", 1, None, False), ("model.dense_depth", 0, None, False),
-    ("model.num_blocks", 0, None, False), ("model.d_state", 1, None, False), ("model.expand", 1, None, False),
-    ("model.head_bands", 1, None, False), ("model.dropout", 0.0, 1.0, True), ("model.city_dropout", 0.0, 1.0, False),
-    ("train.threads", 1, None, False), ("train.weight_decay", 0.0, None, False), ("train.warmup_epochs", 0.0, None, False),
-    ("train.mixup_alpha", 0.0, None, False), ("train.mixup_prob", 0.0, 1.0, False), ("train.time_masks", 0, None, False),
-    ("train.time_mask_frac", 0.0, 1.0, False), ("train.freq_masks", 0, None, False), ("train.freq_mask_bins", 0, None, False),
-    ("pseudo.weight", 0.0, None, False),
+    ("model.channels", 1, None, False), ("model.dense_depth", 0, None, False), ("model.num_blocks", 0, None, False),
+    ("model.d_state", 1, None, False), ("model.expand", 1, None, False), ("model.head_bands", 1, None, False),
+    ("model.dropout", 0.0, 1.0, True), ("model.city_dropout", 0.0, 1.0, False), ("train.threads", 1, None, False),
+    ("train.weight_decay", 0.0, None, False), ("train.warmup_epochs", 0.0, None, False),
+    ("train.mixup_alpha", 0.0, None, False), ("train.mixup_prob", 0.0, 1.0, False),
+    ("train.time_masks", 0, None, False), ("train.time_mask_frac", 0.0, 1.0, False),
+    ("train.freq_masks", 0, None, False), ("train.freq_mask_bins", 0, None, False), ("pseudo.weight", 0.0, None, False),
 )
 
 

@@ -81,8 +81,8 @@ def summarise(final: dict) -> str:
     if test:
         unseen = (f"; unseen cities {test['unseen_macro_acc']:.4f} (n={test['unseen_n']})"
                   if "unseen_macro_acc" in test else "")
-        lines.append(f"test (that checkpoint, reported only): macro acc {test['macro_acc']:.4f}, acc {test['acc']:.4f}, "
-                     f"log loss {test['log_loss']:.4f} (n={test['n']} clips){unseen}")
+        lines.append(f"test (that checkpoint, reported only): macro acc {test['macro_acc']:.4f}, "
+                     f"acc {test['acc']:.4f}, log loss {test['log_loss']:.4f} (n={test['n']} clips){unseen}")
     for step in final["pseudo_steps"]:
         acc = step.get("accuracy_kept")
         lines.append(f"pseudo step {step['step']}: kept {step['kept']}/{step['pool']}"

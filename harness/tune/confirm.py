@@ -56,7 +56,8 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
         params = best_params(row, space)
         config = from_dict(merge_params(space.base, params))   # validates like a trial would
         full = {d.key: params.get(d.key, get_dotted(resolved_base, d.key)) for d in space.search}
-        arms.append((arm_name(rank, row["trial_id"]), [format_override(k, v) for k, v in full.items()], to_dict(config)))
+        arms.append((arm_name(rank, row["trial_id"]), [format_override(k, v) for k, v in full.items()],
+                     to_dict(config)))
     (label, _, winner), rest = arms[0], arms[1:]
     base_file = folder / f"{CONFIRM}_base.yaml"
     write_text_atomic(base_file, yaml.safe_dump(winner, sort_keys=False))
@@ -139,5 +140,6 @@ def format_confirmation(conf: dict, space: Space) -> str:
         lines.append(
             f"  {r['arm']}: single seed {100 * r[f'single_seed/{space.metric}']:.1f}; n={int(r['n_seeds'])} seeds: "
             f"val {key} {100 * r[f'confirmed/val_{key}_mean']:.1f} ± {100 * r[f'confirmed/val_{key}_sd']:.1f}, "
-            f"test macro acc {100 * r['confirmed/test_macro_acc_mean']:.1f} ± {100 * r['confirmed/test_macro_acc_sd']:.1f}")
+            f"test macro acc {100 * r['confirmed/test_macro_acc_mean']:.1f} ± "
+            f"{100 * r['confirmed/test_macro_acc_sd']:.1f}")
     return "\n".join(lines)

@@ -206,8 +206,8 @@ def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
     print(format_confirmation(conf, space), file=out)
     if conf["missing"]:
         print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
-              f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} --confirm-seeds {opts.confirm_seeds}",
-              file=out)
+              f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} "
+              f"--confirm-seeds {opts.confirm_seeds}", file=out)
         return INTERRUPTED_RC
     return 0
 

@@ -31,7 +31,8 @@ from ..train.overrides import GROUPS, Override, apply_to_node, default_node, par
 
 KINDS = ("choice", "uniform", "loguniform", "int")
 # which distributions a key of each type can take; lists are not searchable
-ALLOWED = {bool: ("choice",), str: ("choice",), int: ("choice", "int"), float: ("choice", "uniform", "loguniform", "int")}
+ALLOWED = {bool: ("choice",), str: ("choice",), int: ("choice", "int"),
+           float: ("choice", "uniform", "loguniform", "int")}
 
 Mode = enum.Enum("Mode", {"min": "min", "max": "max"})
 # how trials are chosen and stopped; asha + tpe is the product, fifo + random the baseline
@@ -173,7 +174,8 @@ def _check_budget(where: str, budget: dict[str, int], samples: int | None) -> di
             raise UserError(f"--samples must be >= 1, got {samples}")
         budget["samples"] = samples
     if budget["grace_period"] > budget["max_epochs"]:
-        raise UserError(f"{where}: budget.grace_period: {budget['grace_period']} exceeds max_epochs {budget['max_epochs']}")
+        raise UserError(f"{where}: budget.grace_period: {budget['grace_period']} exceeds max_epochs "
+                        f"{budget['max_epochs']}")
     if budget["reduction_factor"] < 2:
         raise UserError(f"{where}: budget.reduction_factor: must be >= 2")
     return budget
@@ -272,7 +274,8 @@ def _parse_dist(where: str, key: str, spec: dict) -> Dist:
     allowed = ALLOWED.get(typ, ())
     if kinds[0] not in allowed:
         tname = getattr(typ, "__name__", str(typ))
-        raise fail(f"a {tname} key cannot take {kinds[0]}" + (f" (allowed: {', '.join(allowed)})" if allowed else " (not searchable)"))
+        raise fail(f"a {tname} key cannot take {kinds[0]}"
+                   + (f" (allowed: {', '.join(allowed)})" if allowed else " (not searchable)"))
     return _choice(fail, key, spec) if kinds[0] == "choice" else _range(fail, key, kinds[0], spec)
 
 
@@ -322,7 +325,8 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
             if by_key[cond].kind == "choice":
                 missing = [v for v in values if v not in by_key[cond].values]
                 if missing:
-                    raise UserError(f"{where}: search.{d.key}: when {cond} = {missing[0]!r}, but {cond} never takes that value")
+                    raise UserError(f"{where}: search.{d.key}: when {cond} = {missing[0]!r}, but {cond} never "
+                                    f"takes that value")
     ordered: list[Dist] = []
     placed: set[str] = set()
     while len(ordered) < len(dists):

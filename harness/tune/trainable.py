@@ -26,7 +26,8 @@ FINAL_FILE = "final.json"
 
 def scalar_metrics(metrics: dict) -> dict:
     """Ray wants plain numbers; None (e.g. no pseudo-labels yet) becomes NaN."""
-    return {k: (float("nan") if v is None else v) for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
+    return {k: (float("nan") if v is None else v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) or v is None}
 
 
 def trial_config(params: dict[str, Any], base: dict | None, configs: dict[str, dict] | None) -> RunConfig:

@@ -431,11 +431,13 @@ def test_readonly_out_and_cache_are_one_line(readonly_dir, tmp_path, capsys, mic
     assert rc == 2 and error_line(out) == f"ascbench: error: {ro / 'run'}: cannot create the output folder: {cause}"
     rc, out = cli(capsys, "data", "prepare", "--preset", "micro", "--cache-dir", str(ro / "cache"), "--quiet")
     line = error_line(out)   # the synthetic corpus is written under the cache first
-    assert rc == 2 and line.startswith(f"ascbench: error: {ro / 'cache'}") and line.endswith(f"cannot create the folder: {cause}")
+    assert (rc == 2 and line.startswith(f"ascbench: error: {ro / 'cache'}")
+            and line.endswith(f"cannot create the folder: {cause}"))
     csv_path, audio = write_dataset(tmp_path / "data")
     rc, out = cli(capsys, "data", "prepare", "--metadata", str(csv_path), "--audio-dir", str(audio),
                   "--cache-dir", str(ro / "cache"), "--quiet")
-    assert rc == 2 and error_line(out) == f"ascbench: error: {ro / 'cache'}: cannot create the feature cache folder: {cause}"
+    assert rc == 2 and error_line(out) == (f"ascbench: error: {ro / 'cache'}: "
+                                           f"cannot create the feature cache folder: {cause}")
     rc, out = cli(capsys, "data", "synth", "--preset", "micro", "--out", str(ro / "corpus"), "--quiet")
     assert rc == 2 and str(ro) in error_line(out) and cause in error_line(out)
 
@@ -445,7 +447,8 @@ def test_out_that_is_a_file_or_inside_one(tmp_path, capsys, micro_data_config):
     afile = tmp_path / "afile"
     afile.write_text("x")
     rc, out = cli(capsys, "train", "--out", str(afile), *data)
-    assert rc == 2 and error_line(out) == f"ascbench: error: {afile}: cannot create the output folder: exists and is not a folder"
+    assert rc == 2 and error_line(out) == (f"ascbench: error: {afile}: cannot create the output folder: "
+                                           "exists and is not a folder")
     rc, out = cli(capsys, "train", "--out", str(afile / "run"), *data)
     assert rc == 2 and error_line(out) == (f"ascbench: error: {afile / 'run'}: cannot create the output folder: "
                                            "a part of the path is a file, not a folder")

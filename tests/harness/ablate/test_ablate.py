@@ -48,7 +48,8 @@ def test_paired_bootstrap_effect_and_null():
     assert strong["mean"] == pytest.approx(0.049) and strong["lo"] > 0 and strong["p"] < 0.01
     null = paired_bootstrap([0.03, -0.03, 0.01, -0.01, 0.0])
     assert null["lo"] < 0 < null["hi"] and null["p"] > 0.5
-    assert strong["p_t"] == pytest.approx(__import__("scipy").stats.ttest_1samp([0.05, 0.04, 0.06, 0.05, 0.045], 0).pvalue)
+    assert strong["p_t"] == pytest.approx(
+        __import__("scipy").stats.ttest_1samp([0.05, 0.04, 0.06, 0.05, 0.045], 0).pvalue)
     # two seeds that both improve: the bootstrap p cannot see their spread, the t-test can
     two = paired_bootstrap([0.1, 0.2])
     assert two["p"] < 0.01 and two["p_t"] > 0.2
@@ -65,7 +66,8 @@ def test_summary_and_comparison_on_constructed_runs():
     truth = np.arange(40) % 2
     preds = {}
     for seed in range(3):
-        preds[("base", seed)] = pd.DataFrame({"clip_id": range(40), "true": truth, "pred": np.where(np.arange(40) < 20, truth, 1 - truth)})
+        preds[("base", seed)] = pd.DataFrame({"clip_id": range(40), "true": truth,
+                                              "pred": np.where(np.arange(40) < 20, truth, 1 - truth)})
         preds[("better", seed)] = pd.DataFrame({"clip_id": range(40), "true": truth, "pred": truth})
         preds[("same", seed)] = preds[("base", seed)]
     summary = summarise(runs).set_index("arm")
@@ -104,8 +106,8 @@ def test_bad_grid_is_one_line_naming_file_and_key(tmp_path, text, key):
 
 def test_grid_resolution_pairs_seeds_and_hashes_identity(tmp_path):
     path = _write(tmp_path, "seeds: 2\nbase: {overrides: [model=ascmamba_small, model.fusion=concat]}\nvariants:\n"
-                            "  deeper: [model.num_blocks+=1]\n  reseeded: ['seed+=1000']\n  same: [model.fusion=concat]\n"
-                            "baselines:\n  cpmobile: []\n")
+                            "  deeper: [model.num_blocks+=1]\n  reseeded: ['seed+=1000']\n"
+                            "  same: [model.fusion=concat]\nbaselines:\n  cpmobile: []\n")
     runs = {(r.arm, r.seed): r for r in plan_runs(load_grid(path))}
     assert runs[("deeper", 0)].config["model"]["num_blocks"] == 3      # ascmamba_small default is 2
     assert runs[("reseeded", 1)].config["seed"] == 1001

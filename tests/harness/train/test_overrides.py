@@ -51,7 +51,8 @@ def _without_budget(group: dict) -> dict:
 
 
 def test_a_group_given_as_a_string_in_a_space_mapping_selects_the_option(tmp_path):
-    base = load_space(_write(tmp_path, "s.yaml", {**SPACE, "base": {"model": "cpmobile", "pseudo": {"mode": "none"}}})).base
+    base = load_space(_write(tmp_path, "s.yaml",
+                             {**SPACE, "base": {"model": "cpmobile", "pseudo": {"mode": "none"}}})).base
     assert base["model"] == to_dict(compose_config(["model=cpmobile"]))["model"]
     assert base["pseudo"]["mode"] == "none" and base["train"]["epochs"] == 3
 

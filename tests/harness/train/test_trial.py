@@ -210,7 +210,8 @@ def test_torch_scheduler_gives_the_hand_written_learning_rates_and_resumes(tmp_p
     got, progress = [], []
     for epoch, batches in enumerate([3, 5, 2, 4]):   # pseudo-labels change how many batches an epoch has
         if epoch == 2:   # resume from a checkpoint as a trial does
-            save_checkpoint(tmp_path / "s.pt", {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+            save_checkpoint(tmp_path / "s.pt",
+                            {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
             state = load_checkpoint(tmp_path / "s.pt")
             optimizer = make_optimizer(model, t)
             scheduler = make_scheduler(optimizer, t)

@@ -185,8 +185,8 @@ def test_resume_refuses_a_changed_space(experiment, micro_data_config):
 # ------------------------------------------------------------ SIGKILL the driver, then --resume
 def _driver(args: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "harness.cli", "tune", *args, "--confirm-top", "0"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "tune", *args, "--confirm-top", "0"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, **kw)
 
 
