@@ -64,10 +64,11 @@ def run_section(tunes: list[TuneRun], ablations: list[AblationResults]) -> str:
         wall_sessions = sum(s.get("wall_s", 0) for s in m.get("sessions", []))
         run_wall = float(runs["wall_s"].fillna(0).sum()) if len(runs) else 0.0
         cpu, gpu = grid["resources"]["cpu"], grid["resources"]["gpu"]
+        grid_base = grid["base"]
+        base_from = (f"config {grid_base['config']}" if grid_base["config"]
+                     else "overrides " + " ".join(grid_base["overrides"]))
         lines += ["", f"**Ablation `{m['name']}`** ({res.root})", "",
-                  f"- grid `{grid['path']}`: base `{grid['base']['label']}` "
-                  f"""({'config ' + grid['base']['config'] if grid['base']['config']
-                        else 'overrides ' + ' '.join(grid['base']['overrides'])}), """
+                  f"- grid `{grid['path']}`: base `{grid_base['label']}` ({base_from}), "
                   f"{len(grid['arms']) - 1} other arms, seeds {grid['seeds']}; "
                   f"command-line overrides: {' '.join(grid['cli_overrides']) or 'none'}",
                   f"- {len(runs)} of {len(m['plan'])} planned runs finished ({len(m.get('missing', []))} distinct "
