@@ -6,6 +6,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from harness.cli import build_parser, main
 from tests.support import REPO
 
@@ -44,6 +46,7 @@ def test_help_lists_every_command(capsys):
     assert {"models", "demo", "bench"} <= set(commands)
 
 
+@pytest.mark.slow   # runs the installed console script: ~15 s on 2 cores
 def test_console_script_runs():
     exe = Path(sys.executable).with_name("ascbench")
     out = subprocess.run([str(exe), "models", "--family", "cnn"], check=True, capture_output=True, text=True).stdout

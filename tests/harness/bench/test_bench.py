@@ -52,6 +52,7 @@ def test_overhead_share_counts_slot_time_outside_training():
     assert way["fresh"]["first_epoch_s_median"] == 5.0 and way["reused"]["startup_s_median"] == 0.5
 
 
+@pytest.mark.slow   # a real study in a 2-process pool: ~13 s on 2 cores
 def test_bare_optuna_reference_prunes_with_the_asha_rule(tmp_path, micro_data_config):
     doc = {"metric": "val/best_macro_acc", "mode": "max", "seed": 3,
            "budget": {"samples": 5, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2, "max_concurrent": 2},
