@@ -60,6 +60,7 @@ def test_trial_recalibrates_before_each_validation_only_when_asked(micro_data_co
     assert [m["val/log_loss"] for m in on] != pytest.approx([m["val/log_loss"] for m in off])
 
 
+@pytest.mark.slow   # trains the same micro run twice: ~12 s on 2 cores
 def test_same_seed_same_metrics(micro_data_config):
     cfg = _cfg(micro_data_config, "model=ascmamba_tiny", "train.epochs=3", "pseudo.tau1=0.1", "pseudo.tau2=0.1")
     runs = [list(Trial(cfg).epochs()) for _ in range(2)]
