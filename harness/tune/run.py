@@ -40,6 +40,9 @@ class TuneOptions:
     confirm_seeds: int = 3    # ... over N seeds and choose best_config.yaml by the mean (0: off)
 
 
+RENAMED_RESOURCES = {"cpus": "cpu", "gpus": "gpu"}   # keys of space.json files written before the rename
+
+
 def space_from_canonical(doc: dict, source: str) -> Space:
     """The stored space of an experiment (space.json); resources stored before the keys were renamed
     (`cpus`, `gpus`) are read as `cpu`, `gpu`."""
@@ -49,7 +52,7 @@ def space_from_canonical(doc: dict, source: str) -> Space:
                           high=d.get("high"), step=d.get("step"),
                           when={k: tuple(v) for k, v in d.get("when", {}).items()}))
     return Space(source=source, metric=doc["metric"], mode=doc["mode"], seed=doc["seed"], budget=doc["budget"],
-                 resources={k.rstrip("s"): v for k, v in doc["resources"].items()},
+                 resources={RENAMED_RESOURCES.get(k, k): v for k, v in doc["resources"].items()},
                  strategy={**STRATEGY_DEFAULTS, **doc.get("strategy", {})}, base=doc["base"], search=tuple(dists))
 
 

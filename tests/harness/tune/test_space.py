@@ -116,3 +116,13 @@ def test_overrides_fix_keys_and_canonical_diff(tmp_path):
     assert any(c.startswith("budget.samples: 2 -> 5") for c in changed)
     with pytest.raises(ValueError, match="search.train.lr: is searched"):
         load_space(path, overrides=["train.lr=0.1"])
+
+
+def test_a_space_json_stored_before_the_resource_rename_resumes_with_cpu_and_gpu():
+    from harness.tune.run import space_from_canonical
+
+    doc = {"metric": "val/best_macro_acc", "mode": "max", "seed": 0, "budget": {}, "base": {}, "search": {},
+           "resources": {"cpus": 2, "gpus": 0.5}}
+    assert space_from_canonical(doc, "old.yaml").resources == {"cpu": 2, "gpu": 0.5}
+    doc["resources"] = {"cpu": 1, "gpu": 0}
+    assert space_from_canonical(doc, "new.yaml").resources == {"cpu": 1, "gpu": 0}
