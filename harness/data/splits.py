@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from ..errors import UserError
 from .corpus import Corpus
@@ -46,6 +47,26 @@ def _check_sessions(corpus: Corpus) -> None:
         raise UserError(f"{corpus.source}: row {row}: session {session!r} mixes several scene labels")
 
 
+def draw_sessions(labelled: pd.DataFrame, fraction: float, rng: np.random.Generator, closest: bool) -> set[str]:
+    """Whole sessions drawn per class, in random order, until about `fraction` of its clips, never
+    a whole class. With `closest` a session is taken only if that moves the class total closer to
+    the target (the first always is); without, every one is taken until the target is reached."""
+    chosen: set[str] = set()
+    for _, group in labelled.groupby("label", sort=True):
+        sizes = group.groupby("session", sort=True).size()
+        target, taken = fraction * len(group), 0
+        for i in rng.permutation(len(sizes)):
+            if taken >= target:
+                break
+            size = int(sizes.iloc[i])
+            if taken + size >= len(group):  # never move a whole class out of training
+                continue
+            if not closest or taken == 0 or abs(taken + size - target) <= abs(taken - target):
+                chosen.add(sizes.index[i])
+                taken += size
+    return chosen
+
+
 def session_split(
     corpus: Corpus, val_fraction: float = 0.2, seed: int = 0, holdout_cities: tuple[str, ...] = ()
 ) -> Split:
@@ -62,28 +83,12 @@ def session_split(
     unknown = sorted(set(holdout_cities) - set(clips["location"]))
     if unknown:
         raise UserError(f"{corpus.source}: holdout city {unknown[0]!r} does not occur in the data")
-    rng = np.random.default_rng(seed)
     test = clips["test"].to_numpy(bool)
     off_limits = clips["session"].isin(set(clips.loc[test, "session"])).to_numpy()
     held = clips["location"].isin(holdout_cities).to_numpy() & ~off_limits
     labelled = corpus.labelled & ~off_limits
-    val_sessions: set[str] = set(clips.loc[held, "session"])
-    candidates = clips[labelled & ~held]
-    for _, group in candidates.groupby("label", sort=True):
-        sizes = group.groupby("session", sort=True).size()
-        order = rng.permutation(len(sizes))
-        target = val_fraction * len(group)
-        taken = 0
-        for i in order:
-            if taken >= target:
-                break
-            # take a session if that moves the class total closer to the target
-            size = int(sizes.iloc[i])
-            if taken + size >= len(group):  # never move a whole class out of training
-                continue
-            if abs(taken + size - target) <= abs(taken - target) or taken == 0:
-                val_sessions.add(sizes.index[i])
-                taken += size
+    val_sessions = set(clips.loc[held, "session"])
+    val_sessions |= draw_sessions(clips[labelled & ~held], val_fraction, np.random.default_rng(seed), closest=True)
     in_val = clips["session"].isin(val_sessions).to_numpy()
     ids = clips["clip_id"].to_numpy()
     return Split(

@@ -17,7 +17,6 @@ validation or the pseudo-label pool.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from .apsipa import load_apsipa, read_records
 from .corpus import Corpus
+from .splits import draw_sessions
 
 if TYPE_CHECKING:
     from .prepare import DataConfig
@@ -60,27 +61,14 @@ def held_out_sessions(corpus: Corpus, fraction: float, seed: int) -> np.ndarray:
     if not 0.0 <= fraction < 1.0:
         raise UserError(f"data.test_fraction must be in [0, 1), got {fraction}")
     clips = corpus.clips
-    chosen: set[str] = set()
-    if fraction > 0:
-        rng = np.random.default_rng([seed, 7])
-        labelled = clips[(clips["label"] >= 0) & ~clips["test"]]
-        for _, group in labelled.groupby("label", sort=True):
-            sizes = group.groupby("session", sort=True).size()
-            target, taken = fraction * len(group), 0
-            for i in rng.permutation(len(sizes)):
-                size = int(sizes.iloc[i])
-                if taken >= target or taken + size >= len(group):
-                    continue
-                chosen.add(sizes.index[i])
-                taken += size
+    labelled = clips[(clips["label"] >= 0) & ~clips["test"]]
+    chosen = draw_sessions(labelled, fraction, np.random.default_rng([seed, 7]), closest=False)
     return clips["session"].isin(chosen).to_numpy()
 
 
 def _dcase_fold(corpus: Corpus, fold: Path) -> np.ndarray:
     """Clips listed in the official evaluation fold (first column: the file name)."""
-    with open(fold, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh, delimiter="\t"))
-    names = {r[0] for r in rows[1:] if r}
+    names = {fields[0] for _, fields in read_records(fold, delimiter="\t")[1:]}
     if not names:
         raise UserError(f"{fold}: no clips listed")
     return corpus.clips["clip_id"].isin(names).to_numpy()
@@ -98,8 +86,6 @@ def attach_test(corpus: Corpus, cfg: DataConfig, eval_truth: Corpus | None = Non
         raise UserError("data.test_cities holds cities out of APSIPA development data; it does not combine with "
                          "a test CSV or DCASE's evaluation fold")
     if cfg.test_metadata and cfg.source == "apsipa":
-        from .apsipa import load_apsipa
-
         return (append_test(corpus, load_apsipa(cfg.test_metadata, cfg.audio_dir, corpus.classes)),
                 f"the labelled evaluation CSV {cfg.test_metadata}")
     if cfg.source == "dcase":
