@@ -41,20 +41,18 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("ASCBENCH_CACHE", Path.home() / ".cache" / "ascbench"))
 
 
-def file_digest(path: str | Path, memo: dict[str, list] | None = None) -> str:
-    """blake2b of the file's bytes, memoised on (path, size, mtime_ns)."""
+def file_digest(path: str | Path, memo: dict[str, list]) -> str:
+    """blake2b of the file's bytes, memoised in `memo` on (path, size, mtime_ns)."""
     st = os.stat(path)
     key = str(path)
-    if memo is not None and key in memo and memo[key][:2] == [st.st_size, st.st_mtime_ns]:
+    if key in memo and memo[key][:2] == [st.st_size, st.st_mtime_ns]:
         return memo[key][2]
     h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
-    digest = h.hexdigest()
-    if memo is not None:
-        memo[key] = [st.st_size, st.st_mtime_ns, digest]
-    return digest
+    memo[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
+    return memo[key][2]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ascmamba.metadata import TIME_FEATURES, CityVocabulary, time_features
+from ascmamba.metadata import TIME_FEATURES, time_features
 
 from ..errors import UserError
 
@@ -62,6 +62,3 @@ class Corpus:
             if value:
                 out[i] = time_features(value)
         return out
-
-    def city_indices(self, vocabulary: CityVocabulary) -> np.ndarray:
-        return vocabulary.encode(self.clips["location"].tolist())

@@ -90,19 +90,16 @@ def make_handle(data: PreparedData) -> DataHandle:
                       data.vocabulary, mean, std, data.front_end, float(data.seconds), truth, data.describe())
 
 
-def front_end_of(cfg: RunConfig) -> FrontEnd:
-    """The front end `cfg` trains with (the data config's, else the model's own)."""
-    return resolve_front_end(cfg.data, get_spec(cfg.model.name).front_end)
-
-
 def split_seed(cfg: RunConfig) -> int:
     return cfg.seed if cfg.data.split_seed is None else cfg.data.split_seed
 
 
 def handle_key(cfg: RunConfig) -> str:
-    """Configs with the same key share a handle: the same data config, split seed and front end."""
+    """Configs with the same key share a handle: the same data config, split seed and front end
+    (the one `cfg` trains with: the data config's, else the model's own)."""
     data = {**asdict(cfg.data), "split_seed": split_seed(cfg)}    # None and the run's seed split alike
-    return json.dumps([data, front_end_of(cfg).to_dict()], sort_keys=True)
+    front_end = resolve_front_end(cfg.data, get_spec(cfg.model.name).front_end)
+    return json.dumps([data, front_end.to_dict()], sort_keys=True)
 
 
 def prepare_run_data(cfg: RunConfig, progress: bool = False) -> PreparedData:

@@ -67,17 +67,12 @@ class ClipArrays:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
-    def take(self, idx: np.ndarray) -> ClipArrays:
-        """The clips at positions `idx`, in that order."""
-        idx = np.asarray(idx, dtype=np.int64)
-        return ClipArrays(tuple(self.clip_ids[i] for i in idx), **{f: getattr(self, f)[idx] for f in ARRAY_FIELDS})
-
     def select(self, clip_ids: Sequence[str]) -> ClipArrays:
         """The clips named `clip_ids`, in that order (a pseudo-labelled subset of the pool)."""
         pos = pd.Index(self.clip_ids).get_indexer(list(clip_ids))
         if (pos < 0).any():
             raise KeyError(f"clip {list(clip_ids)[int(np.argmin(pos))]!r} is not in this set")
-        return self.take(pos)
+        return ClipArrays(tuple(clip_ids), **{f: getattr(self, f)[pos] for f in ARRAY_FIELDS})
 
     def concat(self, other: ClipArrays) -> ClipArrays:
         return ClipArrays(self.clip_ids + other.clip_ids,
