@@ -1,15 +1,10 @@
 """Check an installed environment in one pass and fail with one line that names the package.
 
 Why: a broken pair such as torchaudio 2.11.1 over torch 2.11.0 otherwise surfaces as ten
-test-collection errors. `make install` runs this last. Only the standard library is imported
-at module level, so a package that is missing or does not load is itself the reported failure.
-
-    python -m harness.install_check [--lock requirements/lock.txt]
-
-With `--lock`, every package the lock pins for this platform must be installed at exactly that
-version; without it (or for packages the lock leaves out, such as a preinstalled torch) the
-ranges ascbench declares must hold. Then torch, torchaudio (and its compiled extension),
-ray.tune and optuna are imported and ascmamba_tiny runs one forward and backward pass.
+test-collection errors. `make install` runs this last (what it checks: README, "The install
+check"); packages the lock leaves out, such as a preinstalled torch, are held to the ranges
+ascbench declares. Only the standard library is imported at module level, so a package that is
+missing or does not load is itself the reported failure.
 """
 from __future__ import annotations
 

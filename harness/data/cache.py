@@ -1,13 +1,9 @@
-"""On-disk log-mel cache shared by every trial on a node.
+"""On-disk log-mel cache shared by every trial on a node (README, "Feature cache").
 
-An entry is keyed by the audio *content* (a hash per file, memoised on path,
-size and mtime) and the feature parameters, so changing either makes a new
-entry and nothing is ever recomputed by a trial. Features are one float16
-array (clips, frames, mels) that trials memory-map read-only; an entry is
-built in a temporary directory and renamed into place, so a crash never
-leaves a half-written entry that looks complete. A lock file keeps two
-processes from building the same entry at once: the second waits and uses the first's
-entry (`harness.folder_build`).
+An entry is keyed by the audio *content* (a hash per file, memoised on path, size and mtime)
+and the feature parameters, so changing either makes a new entry and nothing is ever recomputed
+by a trial. It is built once, under a lock, in a partial folder renamed into place
+(`harness.folder_build`); trials memory-map its one float16 array read-only.
 """
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """Loader for DCASE Task 1 (TAU Urban Acoustic Scenes) meta files, into the same `Corpus`.
 
-Meta files are tab-separated with a header whose first column is `filename`
-(relative to the dataset root) and an optional `scene_label`; file names follow
-`<scene>-<city>-<location>-<segment>-<device>.wav`, from which city, recording
-location (the session: segments of one location must not cross a split) and
-device are parsed. TAU has no recording time: time features are zero.
+Meta files are tab-separated: `filename` (relative to the dataset root) first, an optional
+`scene_label`. City, recording location (the session: segments of one location must not cross
+a split) and device come from the file name. TAU has no recording time: time features are zero.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from ascmamba.metadata import CityVocabulary
 
 from ..errors import UserError
 from .cache import open_features
-from .prepare import ClipArrays, PreparedData, prepare_data, resolve_front_end
+from .prepare import ClipArrays, PreparedData, clip_arrays, prepare_data, resolve_front_end
 from .splits import Split
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ def normalisation(features: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, n
 
 def make_handle(data: PreparedData) -> DataHandle:
     """The handle of prepared data: refuses a split a trial could not train or validate on."""
-    sets = {role: data.arrays(getattr(data.split, role)) for role in ROLES}
+    times = data.corpus.time_matrix()
+    sets = {role: clip_arrays(data.corpus, data.vocabulary, data.features, getattr(data.split, role), times)
+            for role in ROLES}
     if len(sets["train"]) == 0 or len(sets["val"]) == 0:
         raise UserError(f"{data.corpus.source}: the split left no training or no validation clips")
     features = data.features.features
