@@ -7,6 +7,7 @@ by a trial. It is built once, under a lock, in a partial folder renamed into pla
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -43,11 +44,9 @@ def file_digest(path: str | Path, memo: dict[str, list]) -> str:
     key = str(path)
     if key in memo and memo[key][:2] == [st.st_size, st.st_mtime_ns]:
         return memo[key][2]
-    h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    memo[key] = [st.st_size, st.st_mtime_ns, h.hexdigest()]
+        digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    memo[key] = [st.st_size, st.st_mtime_ns, digest]
     return memo[key][2]
 
 
@@ -117,10 +116,8 @@ class FeatureCache:
         for p in paths:
             with fs_errors(p, "read the audio file"):
                 digests.append(file_digest(p, memo))
-        try:
+        with contextlib.suppress(UserError):   # a read-only cache still serves the entries it holds
             write_json_atomic(memo_path, memo)
-        except UserError:
-            pass   # a read-only cache still serves the entries it holds
         return digests
 
     def key(self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec) -> str:
