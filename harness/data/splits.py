@@ -1,16 +1,13 @@
 """The roles of clips: leak-free train/validation splits of whole recording sessions, stratified
-by class, and the test set, reported and never used for any choice.
+by class, and the test set (README, "Three roles"): reported, never used for any choice, so its
+figures are not a maximum over noisy estimates.
 
 The official baseline split clips at random, so clips of one recording session
 (same place, same minute) sat on both sides and inflated validation accuracy.
 Here a session is never split, unlabelled clips of validation sessions never
 enter the pseudo-label pool, and whole cities can be held out to measure
-generalisation to cities never heard in training.
-
-Validation chooses (epochs, configurations, pseudo-label thresholds); test only reports, so
-its figures are not a maximum over noisy estimates. Where the test clips come from, per source:
-README, "Three roles". Test clips are marked in the corpus's `test` column; the split never puts
-them in training, validation or the pseudo-label pool.
+generalisation to cities never heard in training. Test clips are marked in the corpus's
+`test` column; no clip of their sessions enters training, validation or the pool.
 """
 from __future__ import annotations
 
@@ -27,6 +24,9 @@ from .corpus import Corpus
 
 if TYPE_CHECKING:
     from .prepare import DataConfig
+
+DCASE_TEST_FOLD = Path("evaluation_setup") / "fold1_evaluate.csv"
+
 
 @dataclass(frozen=True)
 class Split:
@@ -111,9 +111,6 @@ def session_split(
         holdout_cities=tuple(holdout_cities),
         test=tuple(ids[test]),
     )
-
-
-DCASE_TEST_FOLD = Path("evaluation_setup") / "fold1_evaluate.csv"
 
 
 def mark_test(corpus: Corpus, test: np.ndarray, drop: np.ndarray | None = None) -> Corpus:
