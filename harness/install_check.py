@@ -1,15 +1,10 @@
 """Check an installed environment in one pass and fail with one line that names the package.
 
 Why: a broken pair such as torchaudio 2.11.1 over torch 2.11.0 otherwise surfaces as ten
-test-collection errors. `make install` runs this last. Only the standard library is imported
-at module level, so a package that is missing or does not load is itself the reported failure.
-
-    python -m harness.install_check [--lock requirements/lock.txt]
-
-With `--lock`, every package the lock pins for this platform must be installed at exactly that
-version; without it (or for packages the lock leaves out, such as a preinstalled torch) the
-ranges ascbench declares must hold. Then torch, torchaudio (and its compiled extension),
-ray.tune and optuna are imported and ascmamba_tiny runs one forward and backward pass.
+test-collection errors. `make install` runs this last (what it checks: README, "The install
+check"); packages the lock leaves out, such as a preinstalled torch, are held to the ranges
+ascbench declares. Only the standard library is imported at module level, so a package that is
+missing or does not load is itself the reported failure.
 """
 from __future__ import annotations
 
@@ -84,13 +79,18 @@ def locked_pins(lock: Path) -> dict[str, str]:
     return pins
 
 
+def require(name: str, accepts: Callable[[str], bool], wanted: str) -> None:
+    """`name` is installed at a version `accepts`; else one line saying what `wanted` it."""
+    found = installed_version(name)
+    if found is None:
+        raise InstallCheckError(f"{name} is not installed ({wanted})")
+    if not accepts(found):
+        raise InstallCheckError(f"{name} {found} is installed but {wanted}")
+
+
 def check_pins(pins: dict[str, str], lock: Path) -> None:
     for name, version in sorted(pins.items()):
-        found = installed_version(name)
-        if found is None:
-            raise InstallCheckError(f"{name} is not installed (the lock {lock} pins {name}=={version})")
-        if found != version:
-            raise InstallCheckError(f"{name} {found} is installed but the lock {lock} pins {name}=={version}")
+        require(name, version.__eq__, f"the lock {lock} pins {name}=={version}")
 
 
 def check_declared_ranges(skip: set[str]) -> None:
@@ -106,13 +106,9 @@ def check_declared_ranges(skip: set[str]) -> None:
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
             continue
         name = _normalise(requirement.name)
-        if name in skip:
-            continue
-        found = installed_version(name)
-        if found is None:
-            raise InstallCheckError(f"{name} is not installed (ascbench requires {requirement})")
-        if not requirement.specifier.contains(found, prereleases=True):
-            raise InstallCheckError(f"{name} {found} is installed but ascbench requires {requirement}")
+        if name not in skip:
+            require(name, lambda v, r=requirement: r.specifier.contains(v, prereleases=True),
+                    f"ascbench requires {requirement}")
 
 
 def _torch_pair() -> str:
@@ -126,12 +122,11 @@ def _torchaudio_hint() -> str:
     return f"; torch {minor} works with torchaudio=={good}" if good else ""
 
 
-def _step(package: str, action: Callable[[], object], describe: Callable[[], str],
-          hint: Callable[[], str] = lambda: "") -> None:
+def _step(package: str, action: Callable[[], object], describe: str, hint: str = "") -> None:
     try:
         action()
     except Exception as exc:  # noqa: BLE001 - any failure here is reported as one line
-        raise InstallCheckError(f"{package}: {describe()}: {_root_cause(exc)}{hint()}") from exc
+        raise InstallCheckError(f"{package}: {describe}: {_root_cause(exc)}{hint}") from exc
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -171,14 +166,12 @@ def _forward_backward_tiny() -> None:
 
 
 def smoke_test() -> None:
-    _step("torch", lambda: importlib.import_module("torch"),
-          lambda: f"torch {installed_version('torch')} does not import")
-    _step("torchaudio", _load_torchaudio, lambda: f"{_torch_pair()} does not load", _torchaudio_hint)
+    _step("torch", lambda: importlib.import_module("torch"), f"torch {installed_version('torch')} does not import")
+    _step("torchaudio", _load_torchaudio, f"{_torch_pair()} does not load", _torchaudio_hint())
     _step("ray", lambda: importlib.import_module("ray.tune"),
-          lambda: f"ray {installed_version('ray')}: ray.tune does not import")
-    _step("optuna", lambda: importlib.import_module("optuna"),
-          lambda: f"optuna {installed_version('optuna')} does not import")
-    _step("ascbench", _forward_backward_tiny, lambda: f"ascmamba_tiny forward+backward failed on {_torch_pair()}")
+          f"ray {installed_version('ray')}: ray.tune does not import")
+    _step("optuna", lambda: importlib.import_module("optuna"), f"optuna {installed_version('optuna')} does not import")
+    _step("ascbench", _forward_backward_tiny, f"ascmamba_tiny forward+backward failed on {_torch_pair()}")
 
 
 def run(lock: Path | None) -> str:

@@ -1,10 +1,9 @@
 """Atomic writes: a crash leaves either the old file or the new one, never half of one.
 
 Outputs get the permissions of a plain `open()` under the user's umask (temporary files are
-private, so each is given them before the rename). A file-system condition (read-only, full,
-a path through a file) becomes one `UserError` line naming the path. A temporary file left by a
-killed writer is removed by the next write of the same file; a live writer holds an `flock` on
-its temporary file, so it is never removed under it.
+private, so each is given them before the rename); a file-system condition becomes one
+`UserError` naming the path. A live writer holds an `flock` on its temporary file, so the next
+write of the same file removes only the temporary files of killed writers.
 """
 from __future__ import annotations
 

@@ -22,17 +22,18 @@ from .corpus import APSIPA_CLASSES, Corpus
 HEADER = ["filename", "location", "record_time", "scene_label"]
 
 
-def _records(csv_path: Path) -> list[tuple[int, list[str]]]:
+def read_records(csv_path: Path, delimiter: str = ",") -> list[tuple[int, list[str]]]:
     """(line number, fields) of every non-blank line, the header first. Line numbers are the
     file's (blank lines and quoted line breaks counted), so a reported row is where an editor
-    shows it."""
+    shows it. Also reads DCASE's tab-separated meta files."""
     with fs_errors(csv_path, "read the metadata file"):
         raw = csv_path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{csv_path}: not a UTF-8 comma-separated file (byte {exc.start} is not UTF-8)") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+        kind = "comma" if delimiter == "," else "tab"
+        raise UserError(f"{csv_path}: not a UTF-8 {kind}-separated file (byte {exc.start} is not UTF-8)") from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records, line = [], 1
     try:
         for fields in reader:
@@ -49,7 +50,7 @@ def read_metadata(csv_path: str | Path, classes: tuple[str, ...] = APSIPA_CLASSE
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise UserError(f"{csv_path}: metadata file not found" + (" (it is a folder)" if csv_path.is_dir() else ""))
-    records = _records(csv_path)
+    records = read_records(csv_path)
     if not records:
         raise UserError(f"{csv_path}: empty file; expected the header {','.join(HEADER)} and rows")
     (_, header), body = records[0], records[1:]

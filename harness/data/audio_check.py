@@ -62,16 +62,11 @@ def probe_audio(corpus: Corpus, on_bad_audio: str = "error", seconds: float | No
     keep = ~corpus.clips["clip_id"].isin({c for c, _ in bad})
     usable = Corpus(corpus.clips[keep].reset_index(drop=True), corpus.classes, corpus.source)
     info = pd.DataFrame(rows, columns=["clip_id", "seconds", "sample_rate", "channels"])
-    probe = AudioProbe(usable, info, [m for _, m in bad], short)
     if short:
-        warn(short_warning(probe, seconds))
-    return probe
-
-
-def short_warning(probe: AudioProbe, seconds: float | None) -> str:
-    more = f" (first: {', '.join(probe.short[:3])}{', ...' if len(probe.short) > 3 else ''})"
-    return (f"{probe.corpus.source}: {len(probe.short)} clips are shorter than {SHORT_FRACTION:.0%} of the "
-            f"{seconds:g}-s clip length and are zero-padded (truncated files?){more}")
+        more = f" (first: {', '.join(short[:3])}{', ...' if len(short) > 3 else ''})"
+        warn(f"{corpus.source}: {len(short)} clips are shorter than {SHORT_FRACTION:.0%} of the "
+             f"{seconds:g}-s clip length and are zero-padded (truncated files?){more}")
+    return AudioProbe(usable, info, [m for _, m in bad], short)
 
 
 def summarise(probe: AudioProbe) -> str:

@@ -1,16 +1,13 @@
-"""On-disk log-mel cache shared by every trial on a node.
+"""On-disk log-mel cache shared by every trial on a node (README, "Feature cache").
 
-An entry is keyed by the audio *content* (a hash per file, memoised on path,
-size and mtime) and the feature parameters, so changing either makes a new
-entry and nothing is ever recomputed by a trial. Features are one float16
-array (clips, frames, mels) that trials memory-map read-only; an entry is
-built in a temporary directory and renamed into place, so a crash never
-leaves a half-written entry that looks complete. A lock file keeps two
-processes from building the same entry at once: the second waits and uses the first's
-entry (`harness.folder_build`).
+An entry is keyed by the audio *content* (a hash per file, memoised on path, size and mtime)
+and the feature parameters, so changing either makes a new entry and nothing is ever recomputed
+by a trial. It is built once, under a lock, in a partial folder renamed into place
+(`harness.folder_build`); trials memory-map its one float16 array read-only.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -41,20 +38,16 @@ def default_cache_root() -> Path:
     return Path(os.environ.get("ASCBENCH_CACHE", Path.home() / ".cache" / "ascbench"))
 
 
-def file_digest(path: str | Path, memo: dict[str, list] | None = None) -> str:
-    """blake2b of the file's bytes, memoised on (path, size, mtime_ns)."""
+def file_digest(path: str | Path, memo: dict[str, list]) -> str:
+    """blake2b of the file's bytes, memoised in `memo` on (path, size, mtime_ns)."""
     st = os.stat(path)
     key = str(path)
-    if memo is not None and key in memo and memo[key][:2] == [st.st_size, st.st_mtime_ns]:
+    if key in memo and memo[key][:2] == [st.st_size, st.st_mtime_ns]:
         return memo[key][2]
-    h = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    if memo is not None:
-        memo[key] = [st.st_size, st.st_mtime_ns, digest]
-    return digest
+        digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+    memo[key] = [st.st_size, st.st_mtime_ns, digest]
+    return memo[key][2]
 
 
 @dataclass(frozen=True)
@@ -123,10 +116,8 @@ class FeatureCache:
         for p in paths:
             with fs_errors(p, "read the audio file"):
                 digests.append(file_digest(p, memo))
-        try:
+        with contextlib.suppress(UserError):   # a read-only cache still serves the entries it holds
             write_json_atomic(memo_path, memo)
-        except UserError:
-            pass   # a read-only cache still serves the entries it holds
         return digests
 
     def key(self, clip_ids: Sequence[str], paths: Sequence[str], spec: FeatureSpec) -> str:

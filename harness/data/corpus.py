@@ -9,7 +9,7 @@ Columns of `Corpus.clips` (one row per clip, in file order):
   session      recording-session key: clips sharing it must stay on one side of a split
   device       recording device id ("" where unknown)
   row          1-based line number in the source file, for error messages
-  test         True for a held-out test clip (see harness/data/test_set.py); False if absent
+  test         True for a held-out test clip (see harness/data/splits.py); False if absent
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ascmamba.metadata import TIME_FEATURES, CityVocabulary, time_features
+from ascmamba.metadata import TIME_FEATURES, time_features
 
 from ..errors import UserError
 
@@ -62,6 +62,3 @@ class Corpus:
             if value:
                 out[i] = time_features(value)
         return out
-
-    def city_indices(self, vocabulary: CityVocabulary) -> np.ndarray:
-        return vocabulary.encode(self.clips["location"].tolist())

@@ -22,7 +22,7 @@ from ascmamba.metadata import CityVocabulary
 
 from ..errors import UserError
 from .cache import open_features
-from .prepare import ClipArrays, PreparedData, prepare_data, resolve_front_end
+from .prepare import ClipArrays, PreparedData, clip_arrays, prepare_data, resolve_front_end
 from .splits import Split
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ def normalisation(features: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, n
 
 def make_handle(data: PreparedData) -> DataHandle:
     """The handle of prepared data: refuses a split a trial could not train or validate on."""
-    sets = {role: data.arrays(getattr(data.split, role)) for role in ROLES}
+    times = data.corpus.time_matrix()
+    sets = {role: clip_arrays(data.corpus, data.vocabulary, data.features, getattr(data.split, role), times)
+            for role in ROLES}
     if len(sets["train"]) == 0 or len(sets["val"]) == 0:
         raise UserError(f"{data.corpus.source}: the split left no training or no validation clips")
     features = data.features.features
@@ -90,19 +92,16 @@ def make_handle(data: PreparedData) -> DataHandle:
                       data.vocabulary, mean, std, data.front_end, float(data.seconds), truth, data.describe())
 
 
-def front_end_of(cfg: RunConfig) -> FrontEnd:
-    """The front end `cfg` trains with (the data config's, else the model's own)."""
-    return resolve_front_end(cfg.data, get_spec(cfg.model.name).front_end)
-
-
 def split_seed(cfg: RunConfig) -> int:
     return cfg.seed if cfg.data.split_seed is None else cfg.data.split_seed
 
 
 def handle_key(cfg: RunConfig) -> str:
-    """Configs with the same key share a handle: the same data config, split seed and front end."""
+    """Configs with the same key share a handle: the same data config, split seed and front end
+    (the one `cfg` trains with: the data config's, else the model's own)."""
     data = {**asdict(cfg.data), "split_seed": split_seed(cfg)}    # None and the run's seed split alike
-    return json.dumps([data, front_end_of(cfg).to_dict()], sort_keys=True)
+    front_end = resolve_front_end(cfg.data, get_spec(cfg.model.name).front_end)
+    return json.dumps([data, front_end.to_dict()], sort_keys=True)
 
 
 def prepare_run_data(cfg: RunConfig, progress: bool = False) -> PreparedData:

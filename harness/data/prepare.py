@@ -21,8 +21,7 @@ from .audio_check import probe_audio
 from .cache import CachedFeatures, FeatureCache, FeatureSpec, default_cache_root
 from .corpus import Corpus
 from .dcase import load_dcase
-from .splits import Split, session_split
-from .test_set import attach_test
+from .splits import Split, attach_test, session_split
 
 FRONT_ENDS: dict[str, FrontEnd] = {"apsipa": APSIPA_FRONT_END, "dcase": DCASE_FRONT_END, "16k": FRONT_END_16K}
 SOURCES = ("synthetic", "apsipa", "dcase")
@@ -44,7 +43,7 @@ class DataConfig:
     val_fraction: float = 0.2
     split_seed: int | None = None      # default: the run's seed
     holdout_cities: list[str] = field(default_factory=list)   # whole cities into validation
-    test_metadata: str | None = None   # labelled test CSV (APSIPA) or evaluation fold (DCASE); see test_set.py
+    test_metadata: str | None = None   # labelled test CSV (APSIPA) or evaluation fold (DCASE); see splits.py
     test_fraction: float = 0.2         # APSIPA without test_metadata: share of sessions held out as test
     test_cities: list[str] = field(default_factory=list)     # APSIPA: whole cities held out as test
     test_seed: int = 0                 # draws the held-out test sessions; the same for every run seed
@@ -67,17 +66,12 @@ class ClipArrays:
     def __len__(self) -> int:
         return len(self.clip_ids)
 
-    def take(self, idx: np.ndarray) -> ClipArrays:
-        """The clips at positions `idx`, in that order."""
-        idx = np.asarray(idx, dtype=np.int64)
-        return ClipArrays(tuple(self.clip_ids[i] for i in idx), **{f: getattr(self, f)[idx] for f in ARRAY_FIELDS})
-
     def select(self, clip_ids: Sequence[str]) -> ClipArrays:
         """The clips named `clip_ids`, in that order (a pseudo-labelled subset of the pool)."""
         pos = pd.Index(self.clip_ids).get_indexer(list(clip_ids))
         if (pos < 0).any():
             raise KeyError(f"clip {list(clip_ids)[int(np.argmin(pos))]!r} is not in this set")
-        return self.take(pos)
+        return ClipArrays(tuple(clip_ids), **{f: getattr(self, f)[pos] for f in ARRAY_FIELDS})
 
     def concat(self, other: ClipArrays) -> ClipArrays:
         return ClipArrays(self.clip_ids + other.clip_ids,
@@ -99,16 +93,10 @@ class PreparedData:
     truth: dict[str, int] | None   # true class of every clip (synthetic corpus only; never for training)
     skipped_audio: list[str] = field(default_factory=list)
     test_source: str = ""          # where the test clips came from, in words
-    _times: np.ndarray = field(repr=False, default=None)
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.corpus.classes
-
-    def arrays(self, clip_ids: Sequence[str]) -> ClipArrays:
-        if self._times is None:
-            self._times = self.corpus.time_matrix()
-        return clip_arrays(self.corpus, self.vocabulary, self.features, clip_ids, self._times)
 
     def describe(self) -> dict:
         """Provenance recorded with every run: source, sizes, split and feature parameters."""

@@ -10,9 +10,8 @@ import pytest
 
 from harness.data.apsipa import load_apsipa
 from harness.data.prepare import DataConfig, prepare_data
-from harness.data.splits import session_split
+from harness.data.splits import attach_test, session_split
 from harness.data.synth import load_truth
-from harness.data.test_set import attach_test
 
 
 @pytest.fixture(scope="module")
