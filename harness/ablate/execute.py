@@ -56,16 +56,14 @@ def run_record(result, run: str, config: dict) -> dict:
     }
 
 
-def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
+def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> None:
     """Record every finished run of this ablation's Ray experiments (final report written) not yet stored."""
-    ray_root, added = root / RAY_DIR, 0
+    ray_root = root / RAY_DIR
     for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir()) if ray_root.is_dir() else []:
         for result in read_results(exp_dir):
             run = (result.config or {}).get("_run")
             if run in configs and not store.done(run) and (Path(result.path) / FINAL_FILE).is_file():
                 store.put(run_record(result, run, configs[run]))
-                added += 1
-    return added
 
 
 def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
