@@ -1,11 +1,12 @@
 """Statistics of an ablation: per-arm summaries over seeds and paired tests against the base.
 
-Seeds are the unit of replication. Significance is the paired t-test's over seeds (scipy): the
-bootstrap p cannot see the variance of 2-5 values (two improving seeds give p ~ 1e-4) and is only
-reported. McNemar on the pooled (seed, clip) predictions says whether the trained models err on
-different clips; blind to seed-to-seed variability, it called a pure reseed (the planted null arm,
-200 clips x 10 seeds) significant, p = 0.0038 after Holm, where the t-test gave 0.28, so it is
-reported and never marks significance. Holm corrects each family across the arms vs the base.
+Seeds are the unit of replication (initialisation, data order and split change with the seed).
+Significance is the paired t-test's over seeds (scipy): the bootstrap p cannot see the variance of
+2-5 values (two improving seeds give p ~ 1e-4) and is only reported. McNemar on the pooled (seed,
+clip) predictions says whether the trained models err on different clips; blind to seed-to-seed
+variability, it called a pure reseed (the planted null arm, 200 clips x 10 seeds) significant,
+p = 0.0038 after Holm, where the t-test gave 0.28, so it is reported and never marks significance.
+Holm corrects each family across the arms vs the base.
 """
 from __future__ import annotations
 

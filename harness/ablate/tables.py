@@ -80,8 +80,7 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
             "P(arm > base)": "–" if c is None else f"{c['p_improve']:.2f}",
             f"MDE {int(POWER * 100)}% (pp)": "–" if c is None else pct(c["mde"]),
             "seeds for Δ": "–" if c is None else _seeds_for(c),
-            "val macro acc % (selection)":
-                f"{pct(val.mean())} ± {pct(val.std())}",
+            "val macro acc % (selection)": f"{pct(val.mean())} ± {pct(val.std())}",
             "rank": s.rank, "mean rank": f"{s.mean_rank:.1f}",
             "params": human(s.params), f"MACs/{seconds:g}s clip": human(s.macs),
         })
