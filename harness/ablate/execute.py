@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
+
+from ascmamba import create_model
+from ascmamba.complexity import model_complexity
+from ascmamba.frontend import FrontEnd
 
 from ..engine.outcome import fit
 from ..engine.ray_env import quiet_ray
@@ -20,11 +27,23 @@ from ..io import write_text_atomic
 from ..ray_runtime import ensure_ray
 from ..schema import ERROR, FINISHED
 from ..tune.trainable import FINAL_FILE
-from .costs import run_complexity
-from .grid import Grid, plan_runs
+from .grid import Grid, load_grid, plan_runs
+from .results import load_ablation
 
 RAY_DIR = "ray"
 COMPLETE = ".complete"
+
+
+def run_complexity(config: dict, data: dict) -> dict:
+    """Params and MACs of a run's model at the run's own front end, clip length and class count;
+    `data` is the provenance block of a final report (classes, cities, front_end, seconds)."""
+    kwargs = {k: v for k, v in config["model"].items() if k != "name" and v is not None}
+    kwargs["num_classes"] = len(data["classes"])
+    kwargs["num_cities"] = max(1, len(data["cities"]))
+    model = create_model(config["model"]["name"], **kwargs)
+    seconds = float(data["seconds"])
+    cx = model_complexity(model, FrontEnd(**data["front_end"]), seconds)
+    return {"params": cx.params, "macs": cx.macs, "macs_by_kind": cx.macs_by_kind, "seconds": seconds}
 
 
 def run_record(result, run: str, config: dict) -> dict:
@@ -37,16 +56,14 @@ def run_record(result, run: str, config: dict) -> dict:
     }
 
 
-def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> int:
+def harvest(root: Path, configs: dict[str, dict], store: ResultStore) -> None:
     """Record every finished run of this ablation's Ray experiments (final report written) not yet stored."""
-    ray_root, added = root / RAY_DIR, 0
+    ray_root = root / RAY_DIR
     for exp_dir in sorted(p for p in ray_root.iterdir() if p.is_dir()) if ray_root.is_dir() else []:
         for result in read_results(exp_dir):
             run = (result.config or {}).get("_run")
             if run in configs and not store.done(run) and (Path(result.path) / FINAL_FILE).is_file():
                 store.put(run_record(result, run, configs[run]))
-                added += 1
-    return added
 
 
 def _fit(tuner, exp_dir: Path) -> tuple[list[str], bool]:
@@ -99,7 +116,7 @@ def run_ablation(grid: Grid, storage: str | Path, name: str | None = None, addre
     runs = plan_runs(grid)
     configs = {r.hash: r.config for r in runs}
     manifest = store.manifest() if is_ablation_dir(root) else {"sessions": []}
-    manifest.update({"kind": "ablation", "name": name or grid.name, "grid": grid.to_dict(),
+    manifest.update({"kind": "ablation", "name": name or grid.name, "grid": asdict(grid),
                      "plan": [{"arm": r.arm, "kind": r.kind, "seed": r.seed, "hash": r.hash} for r in runs],
                      "configs": configs})
     store.write_manifest(manifest)
@@ -134,11 +151,6 @@ def run_grid_document(doc: dict, storage: str | Path, file_stem: str):
     The benchmarks' way into the one runner: a grid they build is saved next to its results, so a
     later `ascbench ablate --config` of that file, or a rerun, finds and finishes the same runs.
     """
-    import yaml
-
-    from .grid import load_grid
-    from .results import load_ablation
-
     grid_path = Path(storage) / f"{file_stem}.yaml"
     grid_path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(grid_path, yaml.safe_dump(doc, sort_keys=False))

@@ -1,6 +1,4 @@
-"""The ablation grid: a small YAML file (`GridFile`; `search_spaces/ablation*.yaml`) naming a base
-(Hydra overrides or a saved run config), its variants (overrides on the base, `model.num_blocks+=1`
-too), the baselines (`model=<name>` implied) and the seeds.
+"""The ablation grid: a small YAML file (`GridFile`; `search_spaces/ablation*.yaml`; its keys in the README).
 
 Every run's config is resolved and validated here, before anything starts, so a typo in
 a variant fails in a second with one line naming the file and the key.
@@ -51,27 +49,24 @@ class Arm:
     kind: str                     # base | variant | baseline
     overrides: tuple[str, ...]
 
+    @property
+    def key(self) -> str:
+        """Where the arm is in the grid file, as messages name it: `base`, `variants.<name>`, `baselines.<name>`."""
+        return "base" if self.kind == "base" else f"{self.kind}s.{self.name}"
+
 
 @dataclass
 class Grid:
+    """A checked grid; `dataclasses.asdict` of it is the manifest's `grid`."""
+
     path: str
     name: str
     description: str
-    base_label: str
-    base_config: str | None
-    base_overrides: tuple[str, ...]
+    base: GridBase                # config: absolute, or the --from-tune config (then no overrides)
     arms: list[Arm]
     seeds: list[int]
     resources: dict[str, float]
     cli_overrides: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path, "name": self.name, "description": self.description,
-            "base": {"label": self.base_label, "config": self.base_config, "overrides": list(self.base_overrides)},
-            "arms": [{"name": a.name, "kind": a.kind, "overrides": list(a.overrides)} for a in self.arms],
-            "seeds": self.seeds, "resources": self.resources, "cli_overrides": list(self.cli_overrides),
-        }
 
 
 @dataclass(frozen=True)
@@ -88,9 +83,7 @@ def _fail(path: str, key: str, msg: str) -> UserError:
 
 
 def _seeds(path: str, value: Any) -> list[int]:
-    if isinstance(value, bool) or value is None:
-        raise _fail(path, "seeds", "expected a positive integer or a list of integers")
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         if value < 1:
             raise _fail(path, "seeds", f"expected a positive integer, got {value}")
         return list(range(value))
@@ -111,22 +104,22 @@ def resolve_from_tune(name_or_dir: str, storage: str | Path) -> str:
     raise UserError(f"--from-tune {name_or_dir}: no best_config.yaml there or under {storage}")
 
 
-def _arms(path: str, doc: dict) -> list[Arm]:
+def _arms(path: str, doc: GridFile) -> list[Arm]:
     """The base, then the variants and baselines; every override is parsed now (one line naming
     the arm if it is not `key=value`), and a baseline selects `model=<name>` unless it names one."""
-    arms = [Arm(doc["base"]["label"], "base", ())]
-    for section, kind in (("variants", "variant"), ("baselines", "baseline")):
-        for name, overrides in doc[section].items():
-            key, items = f"{section}.{name}", tuple(overrides or ())
-            if any(a.name == str(name) for a in arms):
-                raise _fail(path, key, "name used twice")
+    arms = [Arm(doc.base.label, "base", ())]
+    for kind, section in (("variant", doc.variants), ("baseline", doc.baselines)):
+        for name, overrides in section.items():
+            arm = Arm(str(name), kind, tuple(overrides or ()))
+            if any(a.name == arm.name for a in arms):
+                raise _fail(path, arm.key, "name used twice")
             try:
-                keys = {o.key for o in parse_overrides(items)}
+                keys = {o.key for o in parse_overrides(arm.overrides)}
             except UserError as exc:
-                raise _fail(path, key, str(exc)) from None
+                raise _fail(path, arm.key, str(exc)) from None
             if kind == "baseline" and "model" not in keys:
-                items = (f"model={name}",) + items
-            arms.append(Arm(str(name), kind, items))
+                arm = Arm(arm.name, kind, (f"model={name}",) + arm.overrides)
+            arms.append(arm)
     return arms
 
 
@@ -139,24 +132,24 @@ def load_grid(path: str | Path, from_tune_config: str | None = None, seeds: int 
         path = str(resolve(str(path)))
     except FileNotFoundError:
         raise UserError(f"{path}: ablation grid not found") from None
-    doc = OmegaConf.to_container(load_typed(GridFile, read_yaml(path, "ablation grid"), path))
-    base_config = from_tune_config or doc["base"]["config"]
-    if base_config is not None and not from_tune_config and not Path(base_config).is_absolute():
-        base_config = str((Path(path).parent / base_config).resolve())
+    doc: GridFile = OmegaConf.to_object(load_typed(GridFile, read_yaml(path, "ablation grid"), path))
     try:
-        parse_overrides(doc["base"]["overrides"])
+        parse_overrides(doc.base.overrides)
     except UserError as exc:
         raise _fail(path, "base.overrides", str(exc)) from None
+    base = doc.base
+    if from_tune_config:
+        base = GridBase(base.label, from_tune_config)
+    elif base.config is not None and not Path(base.config).is_absolute():
+        base.config = str((Path(path).parent / base.config).resolve())
     grid = Grid(
         path=path,
-        name=doc["name"] or Path(path).stem,
-        description=doc["description"],
-        base_label=doc["base"]["label"],
-        base_config=base_config,
-        base_overrides=() if from_tune_config else tuple(doc["base"]["overrides"]),
+        name=doc.name or Path(path).stem,
+        description=doc.description,
+        base=base,
         arms=_arms(path, doc),
-        seeds=list(range(seeds)) if seeds else _seeds(path, doc["seeds"]),
-        resources=check_resources(path, doc["resources"]),
+        seeds=list(range(seeds)) if seeds else _seeds(path, doc.seeds),
+        resources=check_resources(path, vars(doc.resources)),
         cli_overrides=tuple(cli_overrides),
     )
     plan_runs(grid)  # resolve everything now: errors surface before any run starts
@@ -175,11 +168,11 @@ def _absolute_paths(cfg: dict) -> dict:
 def base_dict(grid: Grid) -> dict:
     from ..train.config import compose_config, load_config, to_dict
 
-    if grid.base_config:
-        cfg = to_dict(load_config(grid.base_config))
+    if grid.base.config:
+        cfg = to_dict(load_config(grid.base.config))
     else:
         try:
-            cfg = to_dict(compose_config(list(grid.base_overrides)))
+            cfg = to_dict(compose_config(grid.base.overrides))
         except ValueError as exc:
             raise _fail(grid.path, "base.overrides", str(exc)) from None
     try:
@@ -196,8 +189,6 @@ def plan_runs(grid: Grid) -> list[PlannedRun]:
     threads = max(1, int(grid.resources["cpu"]))
     runs = []
     for arm in grid.arms:
-        section = {"base": "base", "variant": "variants", "baseline": "baselines"}[arm.kind]
-        key = "base" if arm.kind == "base" else f"{section}.{arm.name}"
         for seed in grid.seeds:
             try:
                 cfg = copy.deepcopy(base)
@@ -207,7 +198,7 @@ def plan_runs(grid: Grid) -> list[PlannedRun]:
                 cfg = apply_overrides(cfg, arm.overrides)
                 cfg = to_dict(from_dict(_absolute_paths(cfg)))   # validates, builds the model on the meta device
             except ValueError as exc:
-                raise _fail(grid.path, key, str(exc).splitlines()[0]) from None
+                raise _fail(grid.path, arm.key, str(exc).splitlines()[0]) from None
             cfg["train"]["threads"] = cfg["train"]["threads"] or threads
             runs.append(PlannedRun(arm.name, arm.kind, seed, run_hash(cfg), cfg))
     return runs

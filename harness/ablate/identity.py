@@ -15,11 +15,8 @@ VOLATILE_KEYS = ("train.threads", "data.cache_dir")
 def identity_dict(cfg: dict) -> dict:
     out = copy.deepcopy(cfg)
     for dotted in VOLATILE_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = out
-        for key in parents:
-            node = node.get(key, {})
-        node.pop(leaf, None)
+        group, key = dotted.split(".")
+        out.get(group, {}).pop(key, None)
     return out
 
 

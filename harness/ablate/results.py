@@ -1,9 +1,8 @@
 """Load an ablation folder into tables (no training): the runs frame, predictions, statistics.
 
-The headline figures (`macro_acc`, `acc`, `log_loss`, seen/unseen cities, the clip predictions the
-paired tests use) are the held-out test figures of each run's validation-chosen checkpoint;
-`val_macro_acc` is the selection figure beside them. A run without a test set (an APSIPA run with
-`data.test_fraction=0`, or one recorded before test sets existed) reports validation instead, and
+The headline figures (and the clip predictions the paired tests use) are the test figures of each
+run's validation-chosen checkpoint, `val_macro_acc` the selection figure beside them. A run without
+a test set (`data.test_fraction=0`, or recorded before test sets existed) reports validation, and
 `evaluated_on` says so.
 """
 from __future__ import annotations

@@ -1,13 +1,12 @@
 """Statistics of an ablation: per-arm summaries over seeds and paired tests against the base.
 
-Seeds are the unit of replication (initialisation, data order and split change with the seed):
-the headline is the mean over seeds of the paired per-seed difference, with a bootstrap CI and
-p-value. The bootstrap p cannot see the variance of 2-5 values (two improving seeds give
-p ~ 1e-4), so significance is the paired t-test's (scipy), the bootstrap p only reported.
-McNemar on the pooled (seed, clip) predictions says whether the trained models err on different
-clips; blind to seed-to-seed variability, it called a pure reseed (the planted null arm, 200
-clips x 10 seeds) significant, p = 0.0038 after Holm, where the t-test gave 0.28, so it is
-reported and never marks significance. Holm corrects each family across the arms vs the base.
+Seeds are the unit of replication (initialisation, data order and split change with the seed).
+Significance is the paired t-test's over seeds (scipy): the bootstrap p cannot see the variance of
+2-5 values (two improving seeds give p ~ 1e-4) and is only reported. McNemar on the pooled (seed,
+clip) predictions says whether the trained models err on different clips; blind to seed-to-seed
+variability, it called a pure reseed (the planted null arm, 200 clips x 10 seeds) significant,
+p = 0.0038 after Holm, where the t-test gave 0.28, so it is reported and never marks significance.
+Holm corrects each family across the arms vs the base.
 """
 from __future__ import annotations
 
@@ -132,16 +131,11 @@ def compare_to_base(runs: pd.DataFrame, predictions: dict[tuple[str, int], pd.Da
         seeds = sorted(set(other.index) & set(base_runs.index))
         diffs = (other.loc[seeds] - base_runs.loc[seeds]).to_numpy()
         pb = paired_bootstrap(diffs)
-        correct_base, correct_arm = [], []
-        for seed in seeds:
-            pa, pv = predictions.get((base, seed)), predictions.get((arm, seed))
-            if pa is None or pv is None:
-                continue
-            m = pa.merge(pv, on="clip_id", suffixes=("_b", "_v"))
-            correct_base.append((m["pred_b"] == m["true_b"]).to_numpy())
-            correct_arm.append((m["pred_v"] == m["true_v"]).to_numpy())
-        if correct_base:
-            mc = mcnemar_test(np.concatenate(correct_base), np.concatenate(correct_arm))
+        pairs = [predictions[(base, seed)].merge(predictions[(arm, seed)], on="clip_id", suffixes=("_b", "_v"))
+                 for seed in seeds if (base, seed) in predictions and (arm, seed) in predictions]
+        if pairs:
+            m = pd.concat(pairs)
+            mc = mcnemar_test(m["pred_b"] == m["true_b"], m["pred_v"] == m["true_v"])
         else:
             mc = {"n": 0, "b": 0, "c": 0, "statistic": float("nan"), "p": float("nan"), "exact": False}
         rows.append({"arm": arm, "kind": g["kind"].iloc[0], "n_seeds": pb["n"], "diff": pb["mean"],

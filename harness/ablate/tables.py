@@ -5,8 +5,6 @@ table copied into a paper on its own still says what it shows.
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from .results import AblationResults
@@ -23,17 +21,17 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def pct(x: float, digits: int = 1) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.{digits}f}"
+    return "–" if pd.isna(x) else f"{100 * x:.{digits}f}"
 
 
 def pval(p: float) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
+    if pd.isna(p):
         return "–"
     return f"{p:.2g}" if p >= 1e-3 else f"{p:.0e}"
 
 
 def human(n: float, unit: str = "") -> str:
-    if n is None or (isinstance(n, float) and math.isnan(n)):
+    if pd.isna(n):
         return "–"
     for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= div:
@@ -49,10 +47,6 @@ SPLIT_WORDS = {
     "mixed": ("test/val", "Macro accuracy on test where a run has a test set and on validation where it has not: "
                           "NOT comparable across arms, rerun the runs without a test set"),
 }
-
-
-def _pp(x: float) -> str:
-    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}"
 
 
 def _seeds_for(c: pd.Series) -> str:
@@ -84,10 +78,9 @@ def ablation_table(results: AblationResults) -> tuple[pd.DataFrame, str]:
             "p McNemar (Holm)": "–" if c is None else pval(c["p_mcnemar_holm"]),
             "sig": "" if c is None else significance_mark(c),
             "P(arm > base)": "–" if c is None else f"{c['p_improve']:.2f}",
-            f"MDE {int(POWER * 100)}% (pp)": "–" if c is None else _pp(c["mde"]),
+            f"MDE {int(POWER * 100)}% (pp)": "–" if c is None else pct(c["mde"]),
             "seeds for Δ": "–" if c is None else _seeds_for(c),
-            "val macro acc % (selection)":
-                f"{pct(val.mean())} ± {pct(val.std(ddof=1) if len(val) > 1 else float('nan'))}",
+            "val macro acc % (selection)": f"{pct(val.mean())} ± {pct(val.std())}",
             "rank": s.rank, "mean rank": f"{s.mean_rank:.1f}",
             "params": human(s.params), f"MACs/{seconds:g}s clip": human(s.macs),
         })
