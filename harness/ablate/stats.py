@@ -175,12 +175,30 @@ def minimum_detectable_effect(diffs, alpha: float = ALPHA, power: float = POWER)
     return float(effect * d.std(ddof=1))
 
 
+def paired_power(effect_size: float, seeds: int, alpha: float = ALPHA) -> float:
+    """Power of a two-sided paired t-test over `seeds` seeds at standardised effect `effect_size`:
+    statsmodels' `TTestPower().power`, except that the far tail, which scipy's noncentral t gives as
+    NaN once the noncentrality is large, counts as the ~0 it is (statsmodels returns NaN there)."""
+    df, noncentrality = seeds - 1, effect_size * np.sqrt(seeds)
+    critical = sps.t.isf(alpha / 2, df)
+    far_tail = sps.nct.cdf(-critical, df, noncentrality)
+    return float(sps.nct.sf(critical, df, noncentrality) + np.nan_to_num(far_tail))
+
+
 def seeds_needed(effect: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
-    """Seeds a paired t-test needs to detect a mean difference `effect` with paired spread `sd`."""
+    """Seeds a paired t-test needs to detect a mean difference `effect` with paired spread `sd`: the
+    fewest (at least 2) whose power reaches `power`, by bisection on the power, which grows with the
+    seeds. (statsmodels' `solve_power` returns NaN for very small or very large effects.)"""
     if not (np.isfinite(effect) and np.isfinite(sd)) or sd <= 0 or effect == 0:
         return None
-    n = TTestPower().solve_power(effect_size=abs(effect) / sd, alpha=alpha, power=power, alternative="two-sided")
-    return int(np.ceil(max(n, 2)))
+    effect_size = abs(effect) / sd
+    low, high = 1, 2   # `high` always reaches the power once the first loop ends; `low` never does
+    while paired_power(effect_size, high, alpha) < power:
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if paired_power(effect_size, mid, alpha) >= power else (mid, high)
+    return high
 
 
 def significance_mark(row: pd.Series) -> str:

@@ -7,7 +7,16 @@ import pytest
 
 from harness.ablate.grid import load_grid, plan_runs
 from harness.ablate.identity import run_hash
-from harness.ablate.stats import bootstrap_ci, compare_to_base, holm, mcnemar_test, paired_bootstrap, summarise
+from harness.ablate.stats import (
+    bootstrap_ci,
+    compare_to_base,
+    holm,
+    mcnemar_test,
+    paired_bootstrap,
+    paired_power,
+    seeds_needed,
+    summarise,
+)
 from tests.support.ablation_fixture import GRID, micro_ablation
 
 
@@ -21,6 +30,20 @@ def test_mcnemar_exact_matches_binomial():
     assert res["p"] == pytest.approx(2 * 0.5**10)
     assert mcnemar_test(a, a)["p"] == 1.0
 
+
+
+@pytest.mark.parametrize("effect, sd", [(1e-8, 5.0), (0.08, 0.01), (0.5, 5.0), (3.0, 3.0), (100.0, 5.0)])
+def test_seeds_needed_is_the_fewest_seeds_with_80_percent_power(effect, sd):
+    # tiny and huge effects: statsmodels' solve_power returns NaN there (the table used to crash), and
+    # for 0.08 / 0.01 it answered 2 seeds, whose power is 0.64
+    from statsmodels.stats.power import TTestPower
+
+    n = seeds_needed(effect, sd)
+    assert n >= 2 and paired_power(effect / sd, n) >= 0.8
+    assert n == 2 or paired_power(effect / sd, n - 1) < 0.8
+    reference = TTestPower().power(effect_size=effect / sd, nobs=n, alpha=0.05, alternative="two-sided")
+    if np.isfinite(reference):
+        assert paired_power(effect / sd, n) == pytest.approx(reference, abs=1e-12)
 
 def test_mcnemar_chi2_for_many_discordant_pairs():
     a = np.array([1] * 40 + [0] * 10, bool)
