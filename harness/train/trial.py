@@ -1,13 +1,10 @@
 """One trial: semi-supervised training of any registered model, reporting every epoch.
 
-The tuner and the ablation runner repeat this hundreds of times, so it is
-reproducible (every epoch reseeds from (seed, epoch), so a resumed run replays the
-same data order, augmentation and dropout as an uninterrupted one), resumable from
-any epoch's checkpoint, and it counts epochs across pseudo-label stages so ASHA sees
-one monotone budget. `Trial.run` is the one epoch loop: `ascbench train`, the Ray
-trainable and the bare-Optuna benchmark differ only in what they do with each epoch.
-The jobs around it live in their own modules: batches (`batches`), optimisation (`optim`),
-pseudo-label stages (`pseudo`), evaluation (`evaluate`), checkpointed state (`checkpoint`).
+The tuner and the ablation runner repeat this hundreds of times, so it is reproducible (every
+epoch reseeds from (seed, epoch)), resumable from any epoch's checkpoint, and it counts epochs
+across pseudo-label stages so ASHA sees one monotone budget. `Trial.run` is the one epoch loop:
+`ascbench train`, the Ray trainable and the bare-Optuna benchmark differ only in what they do with
+each epoch. The jobs around it live in batches, optim, pseudo, evaluate and checkpoint.
 """
 from __future__ import annotations
 
@@ -168,9 +165,7 @@ class Trial:
                 self.train_set, epoch_seed(self.cfg.seed, epoch) + 1, self.cfg.train.bn_recalibration_batches)
             report = self._validate(epoch, stage, metrics)
             metrics["time/epoch_s"] = time.perf_counter() - start
-            for key in ("seen_macro_acc", "unseen_macro_acc"):
-                if key in report:
-                    metrics[f"val/{key}"] = report[key]
+            metrics.update({f"val/{k}": report[k] for k in ("seen_macro_acc", "unseen_macro_acc") if k in report})
             metrics.update(self.state.best_test)
             if self.state.pseudo_steps and "accuracy_kept" in self.state.pseudo_steps[-1]:
                 metrics["pseudo/accuracy"] = self.state.pseudo_steps[-1]["accuracy_kept"]
