@@ -12,11 +12,11 @@ if TYPE_CHECKING:
 
 
 def data_config(args: argparse.Namespace, **extra: Any) -> DataConfig:
-    """The `data` config of the data options (`data_overrides`) and the command's own keys."""
+    """The `data` config of the dataset options (`add_dataset_arguments`) and the command's own keys."""
     from ..data.prepare import DataConfig
 
     keys = {key.removeprefix("data."): value for key, value in data_overrides(args).items()}
-    return DataConfig(**keys, **extra)
+    return DataConfig(**keys, preset=args.preset, on_bad_audio=args.on_bad_audio, **extra)
 
 
 def run_synth(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def run_check(args: argparse.Namespace) -> int:
     from ..data.audio_check import probe_audio, summarise
     from ..data.prepare import load_corpus
 
-    cfg = data_config(args, preset=args.preset, on_bad_audio=args.on_bad_audio)
+    cfg = data_config(args)
     corpus, seconds, _ = load_corpus(cfg, progress=not args.quiet)
     print(summarise(probe_audio(corpus, cfg.on_bad_audio, seconds)))
     return 0
@@ -44,7 +44,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     from ..data.prepare import prepare_data
 
     cfg = data_config(args, val_fraction=args.val_fraction, holdout_cities=list(args.holdout_city or []),
-                      preset=args.preset, cache_dir=args.cache_dir, on_bad_audio=args.on_bad_audio)
+                      cache_dir=args.cache_dir)
     data = prepare_data(cfg, seed=args.seed, progress=not args.quiet)
     print(json.dumps(data.describe(), indent=2))
     return 0

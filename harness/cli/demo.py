@@ -1,9 +1,6 @@
-"""`ascbench demo` / `make demo`: the main job end to end on embedded defaults.
-
-CPU, a local Ray runtime and the built-in synthetic corpus: the registry table, a
-quick tune (ASHA + TPE), an ablation of its best config against a baseline over
-seeds, and the paper-style report built from the stored results. Every step is the
-same command a user would type, so the demo exercises exactly the public CLI.
+"""`ascbench demo` / `make demo`: the main job end to end on embedded defaults (CPU, a local Ray
+runtime, the built-in synthetic corpus). Every step (`demo_steps`) is the same command a user
+would type, so the demo exercises exactly the public CLI.
 """
 from __future__ import annotations
 

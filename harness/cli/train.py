@@ -8,14 +8,8 @@ from .options import add_command, add_data_arguments, add_quiet, override_string
 
 def overrides(args: argparse.Namespace) -> list[str]:
     """The user's key=value overrides, then the ones the options stand for."""
-    out = override_strings(args)
-    if args.model:
-        out.append(f"model.name={args.model}")
-    if args.epochs is not None:
-        out.append(f"train.epochs={args.epochs}")
-    if args.seed is not None:
-        out.append(f"seed={args.seed}")
-    return out
+    given = {"model.name": args.model or None, "train.epochs": args.epochs, "seed": args.seed}
+    return override_strings(args) + [f"{key}={value}" for key, value in given.items() if value is not None]
 
 
 def run(args: argparse.Namespace) -> int:

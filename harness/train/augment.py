@@ -12,19 +12,15 @@ def spec_mask(x: torch.Tensor, time_masks: int, time_frac: float, freq_masks: in
     """Zero random time and frequency bands per clip of x (batch, 1, frames, mels); returns a new tensor."""
     b, _, frames, mels = x.shape
     keep = torch.ones(b, frames, mels, device=x.device, dtype=x.dtype)
-    t_idx = torch.arange(frames, device=x.device)
-    f_idx = torch.arange(mels, device=x.device)
-    max_t = max(1, int(time_frac * frames))
-    for _ in range(time_masks):
-        width = torch.randint(0, max_t + 1, (b,), generator=generator).to(x.device)
-        start = (torch.rand(b, generator=generator).to(x.device) * (frames - width + 1)).long()
-        band = (t_idx[None] >= start[:, None]) & (t_idx[None] < (start + width)[:, None])
-        keep = keep * (~band)[:, :, None]
-    for _ in range(freq_masks):
-        width = torch.randint(0, freq_bins + 1, (b,), generator=generator).to(x.device)
-        start = (torch.rand(b, generator=generator).to(x.device) * (mels - width + 1)).long()
-        band = (f_idx[None] >= start[:, None]) & (f_idx[None] < (start + width)[:, None])
-        keep = keep * (~band)[:, None, :]
+    # (axis length, masks, widest mask, where the band's missing axis goes in keep): time, then frequency
+    for size, masks, max_width, other in ((frames, time_masks, max(1, int(time_frac * frames)), 2),
+                                          (mels, freq_masks, freq_bins, 1)):
+        idx = torch.arange(size, device=x.device)
+        for _ in range(masks):
+            width = torch.randint(0, max_width + 1, (b,), generator=generator).to(x.device)
+            start = (torch.rand(b, generator=generator).to(x.device) * (size - width + 1)).long()
+            band = (idx[None] >= start[:, None]) & (idx[None] < (start + width)[:, None])
+            keep = keep * (~band).unsqueeze(other)
     return x * keep[:, None]
 
 

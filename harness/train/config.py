@@ -95,6 +95,7 @@ class RunConfig:
 
 
 PSEUDO_MODES = ("two_step", "one_step", "none")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def stage_epochs(cfg: RunConfig) -> list[int]:
@@ -125,53 +126,43 @@ def stage_epochs(cfg: RunConfig) -> list[int]:
 def validate(cfg: RunConfig) -> RunConfig:
     """Checks that typing cannot express; raises a one-line UserError naming the key."""
     stage_epochs(cfg)
-    for key in ("tau1", "tau2", "tau_session"):
-        value = getattr(cfg.pseudo, key)
-        if not 0.0 <= value <= 1.0:
-            raise UserError(f"pseudo.{key} must be in [0, 1], got {value}")
-    t = cfg.train
-    for key, value in (("lr", t.lr), ("batch_size", t.batch_size), ("eval_batch_size", t.eval_batch_size)):
-        if value <= 0:
-            raise UserError(f"train.{key} must be > 0, got {value}")
-    if t.bn_recalibration_batches < 0:
-        raise UserError(f"train.bn_recalibration_batches must be >= 0, got {t.bn_recalibration_batches}")
-    if not 0.0 <= t.label_smoothing < 1.0:
-        raise UserError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
-    if t.device not in ("auto", "cpu", "cuda"):
-        raise UserError(f"train.device must be auto, cpu or cuda, got {t.device!r}")
     _check_ranges(cfg)
-    _validate_model_and_data(cfg)
+    _check_choices(cfg)
     _check_model_builds(cfg)
     return cfg
 
 
-# (dotted key, lowest allowed, highest allowed or None, whether the highest is excluded); None
-# values (a model default, threads left to torch) are not checked
-RANGES: tuple[tuple[str, float, float | None, bool], ...] = (
-    ("model.channels", 1, None, False), ("model.dense_depth", 0, None, False), ("model.num_blocks", 0, None, False),
-    ("model.d_state", 1, None, False), ("model.expand", 1, None, False), ("model.head_bands", 1, None, False),
-    ("model.dropout", 0.0, 1.0, True), ("model.city_dropout", 0.0, 1.0, False), ("train.threads", 1, None, False),
-    ("train.weight_decay", 0.0, None, False), ("train.warmup_epochs", 0.0, None, False),
-    ("train.mixup_alpha", 0.0, None, False), ("train.mixup_prob", 0.0, 1.0, False),
-    ("train.time_masks", 0, None, False), ("train.time_mask_frac", 0.0, 1.0, False),
-    ("train.freq_masks", 0, None, False), ("train.freq_mask_bins", 0, None, False), ("pseudo.weight", 0.0, None, False),
+# (dotted key, lowest allowed, highest allowed or None, which ends are included: "[]", "[)", "()"); None
+# values (a model default, threads left to torch, the corpus's own clip length) are not checked
+RANGES: tuple[tuple[str, float, float | None, str], ...] = (
+    ("pseudo.tau1", 0, 1, "[]"), ("pseudo.tau2", 0, 1, "[]"), ("pseudo.tau_session", 0, 1, "[]"),
+    ("train.lr", 0, None, "()"), ("train.batch_size", 0, None, "()"), ("train.eval_batch_size", 0, None, "()"),
+    ("train.bn_recalibration_batches", 0, None, "[)"), ("train.label_smoothing", 0, 1, "[)"),
+    ("model.channels", 1, None, "[)"), ("model.dense_depth", 0, None, "[)"), ("model.num_blocks", 0, None, "[)"),
+    ("model.d_state", 1, None, "[)"), ("model.expand", 1, None, "[)"), ("model.head_bands", 1, None, "[)"),
+    ("model.dropout", 0.0, 1.0, "[)"), ("model.city_dropout", 0.0, 1.0, "[]"), ("train.threads", 1, None, "[)"),
+    ("train.weight_decay", 0.0, None, "[)"), ("train.warmup_epochs", 0.0, None, "[)"),
+    ("train.mixup_alpha", 0.0, None, "[)"), ("train.mixup_prob", 0.0, 1.0, "[]"),
+    ("train.time_masks", 0, None, "[)"), ("train.time_mask_frac", 0.0, 1.0, "[]"),
+    ("train.freq_masks", 0, None, "[)"), ("train.freq_mask_bins", 0, None, "[)"), ("pseudo.weight", 0.0, None, "[)"),
+    ("data.seconds", 0, None, "()"), ("data.val_fraction", 0, 1, "()"),
 )
 
 
 def _check_ranges(cfg: RunConfig) -> None:
     """Sizes and rates: a negative block count once trained a model without blocks, a negative
     channel count ended in a traceback."""
-    for dotted, low, high, open_high in RANGES:
+    for dotted, low, high, ends in RANGES:
         group, key = dotted.split(".")
         value = getattr(getattr(cfg, group), key)
         if value is None:
             continue
-        above = value >= high if open_high else value > high if high is not None else False
-        if value < low or above:
-            expected = (f">= {low}" if high is None else f"in [{low}, {high}{')' if open_high else ']'}")
+        below = value < low if ends[0] == "[" else value <= low
+        above = high is not None and (value > high if ends[1] == "]" else value >= high)
+        if below or above:
+            lower = f"{'>=' if ends[0] == '[' else '>'} {low}"
+            expected = lower if high is None else f"in {ends[0]}{low}, {high}{ends[1]}"
             raise UserError(f"{dotted} must be {expected}, got {value}")
-    if cfg.data.seconds is not None and cfg.data.seconds <= 0:
-        raise UserError(f"data.seconds must be > 0, got {cfg.data.seconds}")
 
 
 def _check_model_builds(cfg: RunConfig) -> None:
@@ -189,7 +180,7 @@ def _check_model_builds(cfg: RunConfig) -> None:
             raise UserError(f"model ({cfg.model.name}): {first}") from None
 
 
-def _validate_model_and_data(cfg: RunConfig) -> None:
+def _check_choices(cfg: RunConfig) -> None:
     """Name errors that would otherwise surface only after the data is built."""
     from ascmamba import list_models
     from ascmamba.fusion import FUSIONS
@@ -197,21 +188,15 @@ def _validate_model_and_data(cfg: RunConfig) -> None:
     from ..data.audio_check import ON_BAD_AUDIO
     from ..data.prepare import FRONT_ENDS, SOURCES
 
-    models = list_models()
-    if cfg.model.name not in models:
-        raise UserError(f"model.name {cfg.model.name!r} is not one of: {', '.join(models)}")
-    if cfg.model.fusion is not None and cfg.model.fusion not in FUSIONS:
-        raise UserError(f"model.fusion {cfg.model.fusion!r} is not one of: {', '.join(FUSIONS)}")
-    if cfg.model.paths is not None and cfg.model.paths not in ("tf", "ft", "t", "f"):
-        raise UserError(f"model.paths {cfg.model.paths!r} is not one of: tf, ft, t, f")
-    d = cfg.data
-    checks = (("source", d.source, SOURCES), ("front_end", d.front_end, ("auto", *FRONT_ENDS)),
-              ("on_bad_audio", d.on_bad_audio, ON_BAD_AUDIO), ("preset", d.preset, ("micro", "tiny", "small", "cas")))
+    m, d = cfg.model, cfg.data
+    checks = (("model.name", m.name, list_models()), ("model.fusion", m.fusion, FUSIONS),
+              ("model.paths", m.paths, ("tf", "ft", "t", "f")), ("train.device", cfg.train.device, DEVICES),
+              ("data.source", d.source, SOURCES), ("data.front_end", d.front_end, ("auto", *FRONT_ENDS)),
+              ("data.on_bad_audio", d.on_bad_audio, ON_BAD_AUDIO),
+              ("data.preset", d.preset, ("micro", "tiny", "small", "cas")))
     for key, value, allowed in checks:
-        if value not in allowed:
-            raise UserError(f"data.{key} {value!r} is not one of: {', '.join(allowed)}")
-    if not 0.0 < d.val_fraction < 1.0:
-        raise UserError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
+        if value is not None and value not in allowed:   # None: the model's registered default
+            raise UserError(f"{key} {value!r} is not one of: {', '.join(allowed)}")
 
 
 def compose_config(overrides: Sequence[str] = ()) -> RunConfig:

@@ -6,8 +6,6 @@ the unknown-city index, as the model was trained to handle.
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +57,7 @@ def predict_csv(
 
     rows = read_metadata(metadata, classes)  # the original strings, untouched
     rows["scene_label"] = labels
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(HEADER)
-    writer.writerows(rows[HEADER].itertuples(index=False, name=None))
-    raw = Path(metadata).read_bytes()
-    bom = "\ufeff" if raw.startswith(b"\xef\xbb\xbf") else ""
-    write_text_atomic(out, bom + buf.getvalue())
+    bom = "\ufeff" if Path(metadata).read_bytes().startswith(b"\xef\xbb\xbf") else ""
+    write_text_atomic(out, bom + rows[HEADER].to_csv(index=False, lineterminator="\n"))
     unseen = int((arrays.cities == 0).sum())
     return {"rows": len(labels), "unseen_city_rows": unseen, "out": str(out)}

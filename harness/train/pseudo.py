@@ -6,7 +6,7 @@ session that has a clip in validation (see `harness.data.splits`).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -28,13 +28,10 @@ def select(
     pred = probs.argmax(axis=1)
     keep = probs.max(axis=1) >= tau
     if tau_session > 0 and keep.any():
-        votes: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-        for s, c in zip(sessions[keep], pred[keep], strict=True):
-            votes[s][int(c)] += 1
-        share = np.array([
-            votes[s][int(c)] / max(1, sum(votes[s].values())) if k else 0.0
-            for s, c, k in zip(sessions, pred, keep, strict=True)
-        ])
+        votes = Counter(zip(sessions[keep], pred[keep].tolist(), strict=True))   # (session, class) -> confident clips
+        confident = Counter(sessions[keep])
+        share = np.array([votes[s, c] / confident[s] if k else 0.0
+                          for s, c, k in zip(sessions, pred.tolist(), keep, strict=True)])
         keep &= share >= tau_session
     return keep, pred
 

@@ -7,7 +7,6 @@ best.pt (inference bundle for `ascbench predict`) and last.pt (full state, for r
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -88,7 +87,3 @@ def summarise(final: dict) -> str:
         lines.append(f"pseudo step {step['step']}: kept {step['kept']}/{step['pool']}"
                      + (f", {acc:.1%} correct" if acc is not None else ""))
     return "\n".join(lines)
-
-
-def load_final(out_dir: str | Path) -> dict:
-    return json.loads((Path(out_dir) / "final.json").read_text())

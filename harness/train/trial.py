@@ -1,13 +1,10 @@
 """One trial: semi-supervised training of any registered model, reporting every epoch.
 
-The tuner and the ablation runner repeat this hundreds of times, so it is
-reproducible (every epoch reseeds from (seed, epoch), so a resumed run replays the
-same data order, augmentation and dropout as an uninterrupted one), resumable from
-any epoch's checkpoint, and it counts epochs across pseudo-label stages so ASHA sees
-one monotone budget. `Trial.run` is the one epoch loop: `ascbench train`, the Ray
-trainable and the bare-Optuna benchmark differ only in what they do with each epoch.
-The jobs around it live in their own modules: batches (`batches`), optimisation (`optim`),
-pseudo-label stages (`pseudo`), evaluation (`evaluate`), checkpointed state (`state`).
+The tuner and the ablation runner repeat this hundreds of times, so it is reproducible (every
+epoch reseeds from (seed, epoch)), resumable from any epoch's checkpoint, and it counts epochs
+across pseudo-label stages so ASHA sees one monotone budget. `Trial.run` is the one epoch loop:
+`ascbench train`, the Ray trainable and the bare-Optuna benchmark differ only in what they do with
+each epoch. The jobs around it live in batches, optim, pseudo, evaluate and checkpoint.
 """
 from __future__ import annotations
 
@@ -29,11 +26,10 @@ from ..errors import UserError
 from . import pseudo
 from .augment import augment
 from .batches import FeatureBatches
-from .checkpoint import load_checkpoint, load_weights
+from .checkpoint import CHECKPOINT_VERSION, STATE_KEYS, TrialState, epoch_seed, load_checkpoint, load_weights, reseed
 from .config import RunConfig, stage_epochs, to_dict
 from .evaluate import Evaluation
 from .optim import make_optimizer, make_scheduler, start_epoch
-from .state import CHECKPOINT_VERSION, STATE_KEYS, TrialState, epoch_seed, reseed, rng_state, set_rng_state
 
 # what a driver does with each epoch: (metrics, final report after the last epoch else None) -> go on?
 EpochSink = Callable[[dict, "dict | None"], bool]
@@ -169,9 +165,7 @@ class Trial:
                 self.train_set, epoch_seed(self.cfg.seed, epoch) + 1, self.cfg.train.bn_recalibration_batches)
             report = self._validate(epoch, stage, metrics)
             metrics["time/epoch_s"] = time.perf_counter() - start
-            for key in ("seen_macro_acc", "unseen_macro_acc"):
-                if key in report:
-                    metrics[f"val/{key}"] = report[key]
+            metrics.update({f"val/{k}": report[k] for k in ("seen_macro_acc", "unseen_macro_acc") if k in report})
             metrics.update(self.state.best_test)
             if self.state.pseudo_steps and "accuracy_kept" in self.state.pseudo_steps[-1]:
                 metrics["pseudo/accuracy"] = self.state.pseudo_steps[-1]["accuracy_kept"]
@@ -221,7 +215,6 @@ class Trial:
             "stage": self.stage_of(max(0, self.state.epoch - 1)),
             "best_model_state": self.best_model_state,
             **self.state.to_dict(),
-            "rng": rng_state(),
             "split": self.data.split.to_dict(),
         }
 
@@ -240,9 +233,8 @@ class Trial:
         load_weights(self.model, state["model_state"], source, f"model {self.cfg.model.name}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.state = TrialState.from_dict(state)
         self.best_model_state = state["best_model_state"]
-        set_rng_state(state["rng"])
+        self.state = TrialState.from_dict(state)
 
     def resume(self, path: Path) -> None:
         """Continue from the checkpoint file at `path`."""

@@ -14,9 +14,9 @@ import torch
 from harness.cli import main
 from harness.data.prepare import prepare_data, synthetic_root
 from harness.train import pseudo
-from harness.train.batchnorm import recalibrate_batchnorm
 from harness.train.checkpoint import load_checkpoint, save_checkpoint
 from harness.train.config import TrainConfig, compose_config, load_config, stage_epochs, to_dict
+from harness.train.evaluate import recalibrate_batchnorm
 from harness.train.metrics import classification_report, macro_accuracy
 from harness.train.optim import make_optimizer, make_scheduler, start_epoch
 from harness.train.run import run_training
