@@ -1,35 +1,22 @@
-"""`ascbench bench overhead`: what ascbench's Ray tuner costs against a bare Optuna study.
+"""`ascbench bench overhead`: what ascbench's Ray tuner costs against a bare Optuna study
+(`bare_optuna`), the same search otherwise, and against its own training steps alone.
 
-One small search (same space, sampler seed, trials, epoch budget and ASHA-rule pruning, two
-trials at a time) is run three ways, alternating which goes first:
-
-- ascbench's tuner: the real `run_tune` (Ray started and stopped, seeded TPE behind a
-  concurrency limiter, ASHA, a checkpoint every epoch, reused actors);
-- the reference, a bare Optuna study in a process pool of the same size (`bare_optuna`:
-  SuccessiveHalvingPruner, no checkpoints, no fault tolerance, no cluster);
-- the training steps alone: every trial's `time/epoch_s` (training + validation, measured
-  inside the trial) summed and divided by the slots, the wall time with zero overhead.
-
-Per way: wall time, trial-epochs run (pruning decisions may differ, so wall per trial-epoch
-too), the share of wall x slots spent outside training and evaluation, and per trial the
-latency from hand-off to first reported epoch, for fresh worker processes and reused ones.
-Ray's trial-start event comes only once the actor exists, so a trial on a fresh worker is
-timed from that process's own start (from /proc, by the result's `pid`).
+Pruning decisions may differ between the ways, so wall time per trial-epoch is given too. Ray's
+trial-start event comes only once the actor exists, so a trial on a fresh worker is timed from that
+process's own start (from /proc, by the result's `pid`).
 """
 from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ray.tune import Callback
 
 from ..tune.space import Space
-from .searches import cpmobile_space, run_tune_timed
+from .searches import alternating, budget_fields, cpmobile_space, prepared_workdir, run_tune_timed, write_space
 
 EPOCH_KEY = "time/epoch_s"
 
@@ -74,8 +61,7 @@ class TrialTimer(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._rec(trial)["end"] = time.monotonic()
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._rec(trial)["end"] = time.monotonic()
+    on_trial_error = on_trial_complete
 
 
 def _process_age(pid: Any) -> float | None:
@@ -167,34 +153,26 @@ def _row(trial: str, fresh: bool, pid: Any, epoch_s: list[float], wall: float, t
 def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict:
     """The same small search run by ascbench's Ray tuner and by a bare Optuna study (alternating
     which goes first over `reps` repetitions), plus the training steps alone summed."""
-    from ..data.prepare import DataConfig, prepare_data
     from ..tune.space import build_space
 
     doc = _space(quick)
     preset = "micro" if quick else "tiny"
     reps = reps or (1 if quick else 4)   # async ASHA's stops vary with timing: one pair is not a measurement
-    results: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="ascbench-overhead-") as tmp_name:
-        tmp = Path(tmp_name)
-        cache = str(tmp / "cache")
-        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)  # neither way pays for it
-        space_file = tmp / "overhead.yaml"
-        space_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with prepared_workdir("ascbench-overhead-", preset) as (tmp, cache):   # neither way pays for the data
+        space_file = write_space(doc, tmp / "overhead.yaml")
         space = build_space(doc, str(space_file), overrides=[f"data.preset={preset}", f"data.cache_dir={cache}"])
-        for rep in range(reps):
-            ways = {}
-            order = ("ray", "bare") if rep % 2 == 0 else ("bare", "ray")
-            for way in order:
-                work = tmp / f"{way}-{rep}"
-                work.mkdir()
-                ways[way] = (_run_ray(space_file, work, preset, cache, f"overhead{rep}") if way == "ray"
-                             else _run_bare(space, work))
-            results.append(_compare(ways["ray"], ways["bare"], slots=doc["budget"]["max_concurrent"], order=order))
-    b = doc["budget"]
-    ratios = [r["ratio_wall"] for r in results]
-    return {"model": "cpmobile", "preset": preset, "samples": b["samples"], "max_epochs": b["max_epochs"],
-            "grace_period": b["grace_period"], "reduction_factor": b["reduction_factor"],
-            "max_concurrent": b["max_concurrent"], "reps": results, "ratio_wall_median": statistics.median(ratios),
+
+        def run(way: str, rep: int) -> dict:
+            work = tmp / f"{way}-{rep}"
+            work.mkdir()
+            if way == "ray":
+                return _run_ray(space_file, work, preset, cache, f"overhead{rep}")
+            return _run_bare(space, work)
+
+        results = [_compare(ways["ray"], ways["bare"], slots=doc["budget"]["max_concurrent"], order=order)
+                   for _, order, ways in alternating(reps, "ray", "bare", run)]
+    return {"model": "cpmobile", "preset": preset, **budget_fields(doc), "reps": results,
+            "ratio_wall_median": statistics.median(r["ratio_wall"] for r in results),
             "ratio_per_trial_epoch_median": statistics.median(r["ratio_per_trial_epoch"] for r in results),
             "goal_ratio": GOAL_RATIO}
 
@@ -202,10 +180,10 @@ def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict
 GOAL_RATIO = 1.2   # issue 16 (it was 1.3)
 
 
-def _compare(ray_way: dict, bare: dict, slots: int, order: tuple[str, str]) -> dict:
+def _compare(ray_way: dict, bare: dict, slots: int, order: list[str]) -> dict:
     """Both ways against each other and against their own training steps alone (summed over
     trials, divided by the concurrent slots: the wall time with zero overhead)."""
-    return {"order": list(order), "ray": ray_way, "bare": bare,
+    return {"order": order, "ray": ray_way, "bare": bare,
             "training_alone_s": {"ray": ray_way["epochs_s"] / slots, "bare": bare["epochs_s"] / slots},
             "ratio_wall": ray_way["wall_s"] / bare["wall_s"],
             "ratio_per_trial_epoch": ray_way["wall_per_trial_epoch_s"] / bare["wall_per_trial_epoch_s"]}

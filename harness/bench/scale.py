@@ -1,31 +1,13 @@
-"""`ascbench bench scale`: trials per hour of one search on one Ray node vs. a two-node Ray
-cluster on loopback with the same CPUs per node (the reference: the one-node run, measured
-in the same invocation). Goal: two nodes at least 1.8x the trials per hour of one.
+"""`ascbench bench scale`: trials per hour of one search on one Ray node vs. a two-node cluster on
+loopback with the same CPUs per node (the reference: the one-node run of the same invocation).
 
-Both phases run the same search, each on a fresh `harness.local_cluster` cluster in its own
-child process (`harness.bench.scale_phase`), through the real driver (`ascbench tune
---address`): cpmobile, no pseudo-labels, batch 16, one CPU per trial, a FIFO scheduler and a
-seeded random searcher, so both phases train the same configurations for the same fixed
-epochs (equal work, no early stopping). `max_concurrent` is the bigger cluster's CPU count,
-so the one-node run is held back by its CPUs, not by the concurrency limit. The feature cache
-is built before either phase.
-
-Per phase: `wall`, the tune subprocess from start to exit (what a user waits for, including
-interpreter start, joining the cluster and the results table), and `span`, from the first
-trial's first epoch start to the last trial's last report (the steady-state rate; it leaves
-out the driver's start and the first worker process's start). Trial times come from each
-trial's stored per-epoch history (Ray's auto-filled result keys): `timestamp` is whole
-seconds, so a trial's start (first report's timestamp minus its `time_this_iter_s`) and end
-(last report's timestamp) are taken at the middle of their one-second window; `peak
-concurrent` counts only overlaps longer than that second, so two trials run back to back on
-one CPU never count as concurrent.
-
-Sizes, for the 2-core development machine (cpmobile: about 1.7 s per tiny epoch on one
-thread): the full run is 16 trials x 4 epochs on the tiny preset, about 7 s of training per
-trial, so the fixed costs (driver start and join, a fresh worker process per node: about
-10 s) stay a small share of the one-node run's couple of minutes; the whole benchmark takes
-about 4-5 minutes. `--quick` is 4 trials x 2 epochs on the micro preset (under a minute):
-sub-second trials, a smoke run whose ratio is all start-up cost, not a measurement.
+Both phases train the same seeded configurations for the same fixed epochs (FIFO, random search:
+equal work), each on a fresh cluster in its own child process (`scale_phase`). `max_concurrent` is
+the bigger cluster's CPU count, so the one-node run is held back by its CPUs, not by the limit.
+Ray's `timestamp` is whole seconds: a trial's start and end are taken at the middle of their
+one-second window, and `peak concurrent` counts only overlaps longer than that second, so two trials
+run back to back on one CPU never count as concurrent. `--quick` is a smoke run: its sub-second
+trials make the ratio all start-up cost.
 """
 from __future__ import annotations
 
@@ -41,12 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ascmamba import get_spec
 
 from ..errors import UserError
-from .searches import cpmobile_space
+from .searches import cpmobile_space, write_space
 
 GOAL = 1.8                  # two nodes / one node, trials per hour
 TIMESTAMP_RESOLUTION_S = 1.0
@@ -168,8 +149,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     sizes = QUICK if quick else FULL
     t_all = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ascbench-scale-"))
-    space_file = work / "scale.yaml"
-    space_file.write_text(yaml.safe_dump(scale_space(sizes, max_concurrent=2 * cpus_per_node), sort_keys=False))
+    space_file = write_space(scale_space(sizes, max_concurrent=2 * cpus_per_node), work / "scale.yaml")
     overrides = [f"data.preset={sizes.preset}", f"data.cache_dir={work / 'cache'}"]
     # the cache the driver will look for: same config, same seed (run_tune's prepare then only opens it)
     cfg = from_dict(load_space(str(space_file), overrides=overrides).base)
@@ -181,7 +161,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     for nodes in (1, 2):
         storage = work / f"runs-{nodes}x{cpus_per_node}"
         tune_args = ["--space", str(space_file), "--name", NAME, "--storage", str(storage), "--confirm-top", "0",
-                     *(f"{k}={v}" for k, v in overrides.items())]
+                     *overrides]
         phase = _run_phase(work, nodes, cpus_per_node, tune_args, timeout_s)
         phases.append(summarise_phase(phase, storage / NAME, sizes))
     shutil.rmtree(work, ignore_errors=True)   # kept above whenever a phase failed

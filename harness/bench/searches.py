@@ -1,16 +1,20 @@
-"""What the tuner benchmarks (overhead, asha, scale) share: the CP-Mobile search they run and
-one timed run of the real `ascbench tune` driver.
+"""What the tuner benchmarks (overhead, asha, scale) share: the CP-Mobile search they run, its data
+prepared before any timed run, and timed runs of the real `ascbench tune` driver.
 
-CP-Mobile is the cheapest model that learns on the `tiny` corpus within a few CPU epochs, so
-the benchmarks measure the tuner rather than a slow model; every benchmark varies only the
-budget, the strategy and which training knobs are searched.
+CP-Mobile is the cheapest model that learns on the `tiny` corpus within a few CPU epochs, so the
+benchmarks measure the tuner rather than a slow model.
 """
 from __future__ import annotations
 
 import io
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 METRIC = "val/best_macro_acc"
 
@@ -29,6 +33,38 @@ def cpmobile_space(search: dict[str, dict], *, samples: int, max_epochs: int, gr
         "base": {"model": {"name": "cpmobile"}, "pseudo": {"mode": "none"}, "train": {"batch_size": 16}},
         "search": search,
     }
+
+
+def budget_fields(doc: dict) -> dict:
+    """The budget figures a benchmark's result and table state."""
+    keys = ("samples", "max_epochs", "grace_period", "reduction_factor", "max_concurrent")
+    return {k: doc["budget"][k] for k in keys}
+
+
+def write_space(doc: dict, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+@contextmanager
+def prepared_workdir(prefix: str, preset: str) -> Iterator[tuple[Path, str]]:
+    """A temporary folder and the feature cache of `preset` built in it, so that no timed run pays for it."""
+    from ..data.prepare import DataConfig, prepare_data
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_name:
+        tmp = Path(tmp_name)
+        cache = str(tmp / "cache")
+        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)
+        yield tmp, cache
+
+
+def alternating(reps: int, first: str, second: str,
+                run: Callable[[str, int], Any]) -> Iterator[tuple[int, list[str], dict[str, Any]]]:
+    """(repetition, order, {way: run(way, repetition)}) for both ways, alternating which goes first:
+    the first of a pair meets colder caches and other jobs' tails."""
+    for rep in range(reps):
+        order = [first, second] if rep % 2 == 0 else [second, first]
+        yield rep, order, {way: run(way, rep) for way in order}
 
 
 def run_tune_timed(space_file: Path, storage: Path, name: str, preset: str, cache: str,
