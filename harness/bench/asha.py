@@ -43,15 +43,13 @@ class EpochLog(Callback):
 
     def __init__(self, metric: str) -> None:
         self.metric = metric
-        self.t0: float | None = None
+        self.t0 = time.monotonic()
         self.events: list[dict] = []
 
     def setup(self, **info: Any) -> None:
         self.t0 = time.monotonic()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if self.t0 is None:
-            self.t0 = time.monotonic()
         self.events.append({"t": time.monotonic() - self.t0, "trial": trial.trial_id,
                             "epoch": int(result.get("epoch", 0)), "value": float(result[self.metric])})
 

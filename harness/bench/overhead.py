@@ -30,32 +30,25 @@ def _space(quick: bool) -> dict:
 
 
 class TrialTimer(Callback):
-    """A Ray Tune callback recording, per trial, driver-side times and each epoch's `time/epoch_s`."""
+    """Per trial, in the order first seen: the driver's times of its start, first report and end, its
+    worker's pid and age at the first report, and each epoch's `time/epoch_s`."""
 
     def __init__(self) -> None:
         self.trials: dict[str, dict] = {}
-        self.order: list[str] = []
 
     def _rec(self, trial: Any) -> dict:
-        if trial.trial_id not in self.trials:
-            self.order.append(trial.trial_id)
-            self.trials[trial.trial_id] = {"trial_id": trial.trial_id, "start": None, "first": None,
-                                           "end": None, "epoch_s": [], "first_iter_s": None,
-                                           "pid": None, "process_age_s": None}
-        return self.trials[trial.trial_id]
+        return self.trials.setdefault(trial.trial_id, {"trial": trial.trial_id, "handed": None, "first": None,
+                                                       "end": None, "epoch_s": [], "pid": None, "process_age_s": None})
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rec = self._rec(trial)
-        if rec["start"] is None:
-            rec["start"] = time.monotonic()
+        if rec["handed"] is None:
+            rec["handed"] = time.monotonic()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         rec = self._rec(trial)
         if rec["first"] is None:
-            rec["first"] = time.monotonic()
-            rec["first_iter_s"] = float(result.get("time_this_iter_s") or 0.0)
-            rec["pid"] = result.get("pid")
-            rec["process_age_s"] = _process_age(result.get("pid"))
+            rec.update(first=time.monotonic(), pid=result.get("pid"), process_age_s=_process_age(result.get("pid")))
         rec["epoch_s"].append(float(result.get(EPOCH_KEY) or 0.0))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -103,6 +96,25 @@ def _way(name: str, wall_s: float, rows: list[dict], slots: int) -> dict:
     }
 
 
+def _rows(trials: list[dict]) -> list[dict]:
+    """Per trial, from its hand-off, first report and end: whether its worker process is fresh (ran no
+    earlier trial), wall and epoch seconds, and the start-up before its first epoch."""
+    rows, seen_pids = [], set()
+    for t in trials:
+        fresh = t["pid"] not in seen_pids
+        seen_pids.add(t["pid"])
+        start = t["handed"]
+        # Ray calls on_trial_start once the actor exists; for a trial on a fresh worker process,
+        # count from the process's own start (fork, `import ray`, `import torch`) instead
+        if fresh and t.get("process_age_s") is not None:
+            start = min(start, t["first"] - t["process_age_s"])
+        to_first = t["first"] - start
+        rows.append({"trial": t["trial"], "actor": "fresh" if fresh else "reused", "pid": t["pid"],
+                     "epochs": len(t["epoch_s"]), "wall_s": t["end"] - start, "epochs_s": sum(t["epoch_s"]),
+                     "to_first_epoch_s": to_first, "startup_s": to_first - t["epoch_s"][0]})
+    return rows
+
+
 def _run_ray(space_file: Path, tmp: Path, preset: str, cache: str, name: str) -> dict:
     """ascbench's tuner (the real `run_tune`: Ray started and shut down, checkpoints every epoch)."""
     import ray
@@ -111,43 +123,18 @@ def _run_ray(space_file: Path, tmp: Path, preset: str, cache: str, name: str) ->
     if ray.is_initialized():
         raise RuntimeError("bench overhead times Ray's own start and shutdown: run it without a Ray runtime up")
     wall = run_tune_timed(space_file, tmp / "runs", name, preset, cache, callbacks=(timer,))
-    rows = []
-    seen_pids: set = set()
-    for tid in timer.order:
-        rec = timer.trials[tid]
-        if rec["start"] is None or rec["first"] is None or rec["end"] is None:
-            continue
-        # Ray calls on_trial_start once the actor exists; for a trial on a fresh worker process,
-        # count from the process's own start (fork, `import ray`, `import torch`) instead
-        fresh = rec["pid"] not in seen_pids
-        seen_pids.add(rec["pid"])
-        start = rec["start"]
-        if fresh and rec["process_age_s"] is not None:
-            start = min(start, rec["first"] - rec["process_age_s"])
-        to_first = rec["first"] - start
-        rows.append(_row(tid, fresh, rec["pid"], rec["epoch_s"], rec["end"] - start, to_first))
-    return _way("ascbench tune (Ray Tune, ASHA + TPE)", wall, rows, slots=2)
+    ended = [t for t in timer.trials.values() if None not in (t["handed"], t["first"], t["end"])]
+    return _way("ascbench tune (Ray Tune, ASHA + TPE)", wall, _rows(ended), slots=2)
 
 
 def _run_bare(space: Space, tmp: Path) -> dict:
     from .bare_optuna import run_bare_optuna
 
     result = run_bare_optuna(space, tmp)
-    rows, seen_pids = [], set()
-    for r in result["rows"]:
-        fresh = r["pid"] not in seen_pids
-        seen_pids.add(r["pid"])
-        # from the moment the trial was handed to the pool (a fresh worker: spawn, imports, study load)
-        first_report = r["first_epoch_start"] + r["epoch_s"][0]
-        rows.append(_row(str(r["number"]), fresh, r["pid"], r["epoch_s"], r["ended"] - r["submitted"],
-                         first_report - r["submitted"]))
-    return _way("bare Optuna (SuccessiveHalving + TPE, process pool)", result["wall_s"], rows, slots=2)
-
-
-def _row(trial: str, fresh: bool, pid: Any, epoch_s: list[float], wall: float, to_first: float) -> dict:
-    return {"trial": trial, "actor": "fresh" if fresh else "reused", "pid": pid, "epochs": len(epoch_s),
-            "wall_s": wall, "epochs_s": sum(epoch_s), "to_first_epoch_s": to_first,
-            "startup_s": to_first - epoch_s[0]}
+    # from the moment the trial was handed to the pool (a fresh worker: spawn, imports, study load)
+    trials = [{"trial": str(r["number"]), "pid": r["pid"], "epoch_s": r["epoch_s"], "handed": r["submitted"],
+               "first": r["first_epoch_start"] + r["epoch_s"][0], "end": r["ended"]} for r in result["rows"]]
+    return _way("bare Optuna (SuccessiveHalving + TPE, process pool)", result["wall_s"], _rows(trials), slots=2)
 
 
 def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict:
