@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import math
 import statistics
-import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
-
-from .searches import METRIC, alternating, budget_fields, cpmobile_space, prepared_workdir, run_tune_timed, write_space
+from .searches import METRIC, TrialLog, alternating, cpmobile_space, prepared_workdir, run_tune_timed, write_space
 
 GOAL_RATIO = 1 / 3
 TOLERANCE = 0.01          # "within 1 point" of macro accuracy
@@ -36,22 +33,6 @@ def bench_space(quick: bool, seed: int, scheduler: str, searcher: str) -> dict:
          "train.label_smoothing": {"uniform": [0.0, 0.2]}},
         samples=samples, max_epochs=epochs, grace_period=3, reduction_factor=rf, max_concurrent=2,
         scheduler=scheduler, searcher=searcher, seed=seed)
-
-
-class EpochLog(Callback):
-    """Every epoch report in the order the driver received it, with seconds since the experiment began."""
-
-    def __init__(self, metric: str) -> None:
-        self.metric = metric
-        self.t0 = time.monotonic()
-        self.events: list[dict] = []
-
-    def setup(self, **info: Any) -> None:
-        self.t0 = time.monotonic()
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        self.events.append({"t": time.monotonic() - self.t0, "trial": trial.trial_id,
-                            "epoch": int(result.get("epoch", 0)), "value": float(result[self.metric])})
 
 
 def time_to_target(events: list[dict], target: float) -> dict:
@@ -84,10 +65,13 @@ def compare_rep(fifo_events: list[dict], fifo_wall: float, asha_events: list[dic
 
 def _tune_once(kind: str, rep: int, quick: bool, tmp: Path, preset: str, cache: str) -> tuple[list[dict], float]:
     doc = bench_space(quick, seed=rep, scheduler=kind, searcher="random" if kind == "fifo" else "tpe")
-    log = EpochLog(METRIC)
+    log = TrialLog()
     wall = run_tune_timed(write_space(doc, tmp / f"{kind}{rep}.yaml"), tmp / "runs", f"{kind}{rep}", preset, cache,
                           callbacks=(log,))
-    return log.events, wall
+    # every epoch report in the order the driver received it
+    events = [{"t": t, "trial": trial, "epoch": int(result.get("epoch", 0)), "value": float(result[METRIC])}
+              for t, trial, result in log.results]
+    return events, wall
 
 
 def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
@@ -112,9 +96,11 @@ def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
     # a repetition where ASHA never reached the target counts as infinitely costly in the median
     medians = {f"{key}_median": statistics.median(math.inf if r[key] is None else r[key] for r in results)
                for key in ("epoch_ratio", "time_ratio")}
-    return {"model": "cpmobile", "preset": preset, "reps": results, **budget_fields(doc), "search": doc["search"],
-            "tolerance": TOLERANCE, "goal_epoch_ratio": GOAL_RATIO,
-            "reached": sum(r["epoch_ratio"] is not None for r in results), **medians}
+    b = doc["budget"]
+    return {"model": "cpmobile", "preset": preset, "reps": results, "samples": b["samples"],
+            "max_epochs": b["max_epochs"], "grace_period": b["grace_period"], "reduction_factor": b["reduction_factor"],
+            "max_concurrent": b["max_concurrent"], "search": doc["search"], "tolerance": TOLERANCE,
+            "goal_epoch_ratio": GOAL_RATIO, "reached": sum(r["epoch_ratio"] is not None for r in results), **medians}
 
 
 def format_asha_table(r: dict) -> str:

@@ -7,18 +7,11 @@ process's own start (from /proc, by the result's `pid`).
 """
 from __future__ import annotations
 
-import os
 import statistics
-import time
 from pathlib import Path
-from typing import Any
-
-from ray.tune import Callback
 
 from ..tune.space import Space
-from .searches import alternating, budget_fields, cpmobile_space, prepared_workdir, run_tune_timed, write_space
-
-EPOCH_KEY = "time/epoch_s"
+from .searches import TrialLog, alternating, cpmobile_space, prepared_workdir, run_tune_timed, write_space
 
 
 def _space(quick: bool) -> dict:
@@ -27,45 +20,6 @@ def _space(quick: bool) -> dict:
     return cpmobile_space({"train.lr": {"loguniform": [1.0e-3, 3.0e-2]},
                            "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]}},
                           samples=samples, max_epochs=epochs, grace_period=1, reduction_factor=2, max_concurrent=2)
-
-
-class TrialTimer(Callback):
-    """Per trial, in the order first seen: the driver's times of its start, first report and end, its
-    worker's pid and age at the first report, and each epoch's `time/epoch_s`."""
-
-    def __init__(self) -> None:
-        self.trials: dict[str, dict] = {}
-
-    def _rec(self, trial: Any) -> dict:
-        return self.trials.setdefault(trial.trial_id, {"trial": trial.trial_id, "handed": None, "first": None,
-                                                       "end": None, "epoch_s": [], "pid": None, "process_age_s": None})
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        rec = self._rec(trial)
-        if rec["handed"] is None:
-            rec["handed"] = time.monotonic()
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        rec = self._rec(trial)
-        if rec["first"] is None:
-            rec.update(first=time.monotonic(), pid=result.get("pid"), process_age_s=_process_age(result.get("pid")))
-        rec["epoch_s"].append(float(result.get(EPOCH_KEY) or 0.0))
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._rec(trial)["end"] = time.monotonic()
-
-    on_trial_error = on_trial_complete
-
-
-def _process_age(pid: Any) -> float | None:
-    """Seconds since process `pid` started (Linux /proc; None elsewhere or if it is gone)."""
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])   # field 22: start time, clock ticks after boot
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, TypeError, IndexError):
-        return None
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -119,11 +73,11 @@ def _run_ray(space_file: Path, tmp: Path, preset: str, cache: str, name: str) ->
     """ascbench's tuner (the real `run_tune`: Ray started and shut down, checkpoints every epoch)."""
     import ray
 
-    timer = TrialTimer()
+    log = TrialLog()
     if ray.is_initialized():
         raise RuntimeError("bench overhead times Ray's own start and shutdown: run it without a Ray runtime up")
-    wall = run_tune_timed(space_file, tmp / "runs", name, preset, cache, callbacks=(timer,))
-    ended = [t for t in timer.trials.values() if None not in (t["handed"], t["first"], t["end"])]
+    wall = run_tune_timed(space_file, tmp / "runs", name, preset, cache, callbacks=(log,))
+    ended = [t for t in log.trials.values() if None not in (t["handed"], t["first"], t["end"])]
     return _way("ascbench tune (Ray Tune, ASHA + TPE)", wall, _rows(ended), slots=2)
 
 
@@ -158,7 +112,10 @@ def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict
 
         results = [_compare(ways["ray"], ways["bare"], slots=doc["budget"]["max_concurrent"], order=order)
                    for _, order, ways in alternating(reps, "ray", "bare", run)]
-    return {"model": "cpmobile", "preset": preset, **budget_fields(doc), "reps": results,
+    b = doc["budget"]
+    return {"model": "cpmobile", "preset": preset, "samples": b["samples"], "max_epochs": b["max_epochs"],
+            "grace_period": b["grace_period"], "reduction_factor": b["reduction_factor"],
+            "max_concurrent": b["max_concurrent"], "reps": results,
             "ratio_wall_median": statistics.median(r["ratio_wall"] for r in results),
             "ratio_per_trial_epoch_median": statistics.median(r["ratio_per_trial_epoch"] for r in results),
             "goal_ratio": GOAL_RATIO}

@@ -231,10 +231,8 @@ def run_scan_benchmark(
     }
 
 
-def _fmt(v: float | None, unit: str = "") -> str:
-    if v is None:
-        return "-"
-    return f"{v:.1f}{unit}" if v < 100 else f"{v:.0f}{unit}"
+def _fmt(v: float) -> str:
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
 
 def format_scan_table(result: dict) -> str:
