@@ -195,11 +195,8 @@ def run_scan_benchmark(
     include_reference: bool = True,
     device: str | None = None,
 ) -> dict:
-    """Time every scan backend usable here against mambapy and the reference (float32).
-
-    quick: lengths 128 and 512 only, reference only at L <= 512 (about 20 s on 2 CPU
-    cores). Returns a JSON-ready dict; `format_scan_table` renders it.
-    """
+    """Time every scan backend usable here against mambapy and the reference (float32). quick: lengths
+    128 and 512 only, reference only at L <= 512 (about 20 s on 2 CPU cores)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if quick:
         lengths = tuple(L for L in lengths if L in (128, 512)) or (128, 512)
