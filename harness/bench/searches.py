@@ -1,5 +1,5 @@
 """What the tuner benchmarks (overhead, asha, scale) share: the CP-Mobile search they run, its data
-prepared before any timed run, and timed runs of the real `ascbench tune` driver.
+prepared before any timed run, timed runs of the real `ascbench tune` driver and what it saw of them.
 
 CP-Mobile is the cheapest model that learns on the `tiny` corpus within a few CPU epochs, so the
 benchmarks measure the tuner rather than a slow model.
