@@ -1,33 +1,19 @@
-"""`ascbench bench asha`: how much sooner ASHA + TPE gets to a good model than FIFO random search.
+"""`ascbench bench asha`: how much sooner ASHA + TPE gets to a good model than FIFO random search
+(the reference), the same search otherwise; the target is FIFO's best validation figure less 1 point.
 
-Per repetition r (sampler seed r, everything else equal), the same space, number of trials,
-epoch budget and concurrency are tuned twice on the synthetic corpus with the real tuner:
-
-- the reference: FIFO scheduling (every trial runs its whole epoch budget) with seeded
-  uniform random sampling;
-- ascbench's default: ASHA early stopping with seeded TPE.
-
-Every reported epoch is logged by a Tune callback in arrival order. The target is FIFO's
-best validation macro accuracy minus 1 point; for each run the benchmark finds the first
-epoch report at which the running best reaches the target and counts the trial-epochs
-reported up to then (the compute spent) and the wall time since the experiment started.
-A run that never reaches the target counts as not reached (its whole budget, ratio
-undefined), never as a partial success. Goal: ASHA needs at most 1/3 of FIFO's trial-epochs.
-
-Ray is started once for all runs, so start-up is in neither side's wall time.
+A run that never reaches the target counts as not reached (its whole budget, ratio undefined),
+never as a partial success. Ray is started once for all runs, so start-up is in neither side's
+wall time.
 """
 from __future__ import annotations
 
+import math
 import statistics
-import tempfile
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-from ray.tune import Callback
-
-from .searches import METRIC, cpmobile_space, run_tune_timed
+from .searches import METRIC, TrialLog, alternating, cpmobile_space, prepared_workdir, run_tune_timed, write_space
 
 GOAL_RATIO = 1 / 3
 TOLERANCE = 0.01          # "within 1 point" of macro accuracy
@@ -47,24 +33,6 @@ def bench_space(quick: bool, seed: int, scheduler: str, searcher: str) -> dict:
          "train.label_smoothing": {"uniform": [0.0, 0.2]}},
         samples=samples, max_epochs=epochs, grace_period=3, reduction_factor=rf, max_concurrent=2,
         scheduler=scheduler, searcher=searcher, seed=seed)
-
-
-class EpochLog(Callback):
-    """Every epoch report in the order the driver received it, with seconds since the experiment began."""
-
-    def __init__(self, metric: str) -> None:
-        self.metric = metric
-        self.t0: float | None = None
-        self.events: list[dict] = []
-
-    def setup(self, **info: Any) -> None:
-        self.t0 = time.monotonic()
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if self.t0 is None:
-            self.t0 = time.monotonic()
-        self.events.append({"t": time.monotonic() - self.t0, "trial": trial.trial_id,
-                            "epoch": int(result.get("epoch", 0)), "value": float(result[self.metric])})
 
 
 def time_to_target(events: list[dict], target: float) -> dict:
@@ -95,57 +63,44 @@ def compare_rep(fifo_events: list[dict], fifo_wall: float, asha_events: list[dic
     return rep
 
 
-def _tune_once(doc: dict, tmp: Path, name: str, preset: str, cache: str) -> tuple[list[dict], float]:
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    log = EpochLog(METRIC)
-    wall = run_tune_timed(path, tmp / "runs", name, preset, cache, callbacks=(log,))
-    return log.events, wall
+def _tune_once(kind: str, rep: int, quick: bool, tmp: Path, preset: str, cache: str) -> tuple[list[dict], float]:
+    doc = bench_space(quick, seed=rep, scheduler=kind, searcher="random" if kind == "fifo" else "tpe")
+    log = TrialLog()
+    wall = run_tune_timed(write_space(doc, tmp / f"{kind}{rep}.yaml"), tmp / "runs", f"{kind}{rep}", preset, cache,
+                          callbacks=(log,))
+    # every epoch report in the order the driver received it
+    events = [{"t": t, "trial": trial, "epoch": int(result.get("epoch", 0)), "value": float(result[METRIC])}
+              for t, trial, result in log.results]
+    return events, wall
 
 
 def run_asha_benchmark(quick: bool = False, reps: int = 3) -> dict:
     """`reps` repetitions of FIFO + random vs ASHA + TPE (the order alternates per repetition)."""
     import ray
 
-    from ..data.prepare import DataConfig, prepare_data
     from ..engine.ray_env import quiet_ray
     from ..ray_runtime import ensure_ray
 
     preset = "tiny"   # micro is too small to learn anything in a few epochs: every trial ties at chance
-    results = []
-    with tempfile.TemporaryDirectory(prefix="ascbench-asha-") as tmp_name:
-        tmp = Path(tmp_name)
-        cache = str(tmp / "cache")
-        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)
+    with prepared_workdir("ascbench-asha-", preset) as (tmp, cache):
         quiet_ray(False)
         started = ensure_ray()
         try:
-            for rep in range(reps):
-                runs = {}
-                order = ("fifo", "asha") if rep % 2 == 0 else ("asha", "fifo")
-                for kind in order:
-                    doc = bench_space(quick, seed=rep, scheduler=kind, searcher="random" if kind == "fifo" else "tpe")
-                    runs[kind] = _tune_once(doc, tmp, f"{kind}{rep}", preset, cache)
-                result = compare_rep(*runs["fifo"], *runs["asha"])
-                result.update({"seed": rep, "order": list(order)})
-                results.append(result)
+            run = partial(_tune_once, quick=quick, tmp=tmp, preset=preset, cache=cache)
+            results = [{**compare_rep(*runs["fifo"], *runs["asha"]), "seed": rep, "order": order}
+                       for rep, order, runs in alternating(reps, "fifo", "asha", run)]
         finally:
             if started:
                 ray.shutdown()
     doc = bench_space(quick, 0, "asha", "tpe")
-    ratios = [r["epoch_ratio"] for r in results]
-    reached = [x for x in ratios if x is not None]
-    return {
-        "model": "cpmobile", "preset": preset, "reps": results, "samples": doc["budget"]["samples"],
-        "max_epochs": doc["budget"]["max_epochs"], "grace_period": doc["budget"]["grace_period"],
-        "reduction_factor": doc["budget"]["reduction_factor"], "max_concurrent": doc["budget"]["max_concurrent"],
-        "search": doc["search"], "tolerance": TOLERANCE, "goal_epoch_ratio": GOAL_RATIO,
-        "reached": len(reached),
-        # a repetition where ASHA never reached the target counts as infinitely costly in the median
-        "epoch_ratio_median": statistics.median([x if x is not None else float("inf") for x in ratios]),
-        "time_ratio_median": statistics.median([r["time_ratio"] if r["time_ratio"] is not None else float("inf")
-                                                for r in results]),
-    }
+    # a repetition where ASHA never reached the target counts as infinitely costly in the median
+    medians = {f"{key}_median": statistics.median(math.inf if r[key] is None else r[key] for r in results)
+               for key in ("epoch_ratio", "time_ratio")}
+    b = doc["budget"]
+    return {"model": "cpmobile", "preset": preset, "reps": results, "samples": b["samples"],
+            "max_epochs": b["max_epochs"], "grace_period": b["grace_period"], "reduction_factor": b["reduction_factor"],
+            "max_concurrent": b["max_concurrent"], "search": doc["search"], "tolerance": TOLERANCE,
+            "goal_epoch_ratio": GOAL_RATIO, "reached": sum(r["epoch_ratio"] is not None for r in results), **medians}
 
 
 def format_asha_table(r: dict) -> str:

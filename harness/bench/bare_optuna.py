@@ -1,13 +1,10 @@
 """A search space run as a bare Optuna study in a process pool: the reference `bench overhead`
-measures ascbench's Ray tuner against.
+measures ascbench's Ray tuner against, the leanest honest way to run the same search without Ray.
 
-It is the leanest honest way to run the same search without Ray: the same seeded sampler
-asks in the parent (as Ray's driver-side `OptunaSearch` does, behind the same concurrency
-limit), `max_concurrent` spawned worker processes run the same `Trial.run` epoch loop, report each
-epoch to the study through a `JournalStorage` file and ask Optuna's `SuccessiveHalvingPruner`
-(ASHA's rule: rungs at grace_period * reduction_factor**k, keep the top 1/reduction_factor)
-whether to stop. What it lacks is what Ray adds: per-epoch checkpoints, retry of a failed
-trial, resume of the experiment, a multi-node cluster.
+The parent asks the same seeded sampler (as Ray's driver-side `OptunaSearch` does, behind the same
+concurrency limit); spawned workers run the same `Trial.run` epoch loop, report each epoch through a
+`JournalStorage` file and ask `SuccessiveHalvingPruner` (ASHA's rule) whether to stop. What it lacks
+is what Ray adds: per-epoch checkpoints, retry of a failed trial, resume, a multi-node cluster.
 """
 from __future__ import annotations
 
@@ -54,13 +51,11 @@ def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, s
     trial = optuna.Trial(_STUDY, trial_id)
     cfg = trial_config(params, base, None)
     run = Trial(cfg, data=handles.get(handle_key(cfg)), progress=False)
-    epoch_starts: list[float] = []
-    epoch_s: list[float] = []
-    outcome: dict[str, Any] = {"value": None, "pruned": False}
+    outcome: dict[str, Any] = {"epoch_s": [], "value": None, "pruned": False}
 
     def report(metrics: dict, final: dict | None) -> bool:
-        epoch_s.append(float(metrics["time/epoch_s"]))
-        epoch_starts.append(time.time() - epoch_s[-1])
+        outcome["epoch_s"].append(float(metrics["time/epoch_s"]))
+        outcome.setdefault("first_epoch_start", time.time() - outcome["epoch_s"][0])
         outcome["value"] = float(metrics[metric])
         trial.report(outcome["value"], int(metrics["epoch"]))
         outcome["pruned"] = final is None and trial.should_prune()
@@ -68,8 +63,7 @@ def _run_trial(trial_id: int, params: dict[str, Any], base: dict, metric: str, s
 
     run.run(report)
     return {"trial_id": trial_id, "pid": os.getpid(), "submitted": submitted, "started": started,
-            "first_epoch_start": epoch_starts[0], "ended": time.time(), "epoch_s": epoch_s,
-            **outcome}
+            "ended": time.time(), **outcome}
 
 
 def run_bare_optuna(space: Space, workdir: str | os.PathLike) -> dict:

@@ -1,10 +1,6 @@
-"""`ascbench bench data`: one epoch's data time from the feature cache vs. log-mels on the fly, and
-a trial's start-up with the driver's data handle vs. preparing the data itself.
-
-Both read the same clips in the same shuffled batches of the tiny synthetic corpus;
-the training step of the tiny ASCMamba on those batches is timed too, to show what
-share of a step the data path costs. Start-up is the construction of a `Trial` (data,
-model, optimiser) in this process, median of several.
+"""`ascbench bench data`: one epoch's data time from the feature cache vs. log-mels on the fly (the
+same clips in the same shuffled batches), the share of a training step the cached path costs, and a
+trial's start-up (constructing a `Trial`) with the driver's data handle vs. preparing its own data.
 """
 from __future__ import annotations
 
@@ -19,6 +15,8 @@ from ..data.features import LogMel
 from ..data.handle import DataHandle, make_handle, prepare_run_data
 from ..train.config import RunConfig, compose_config
 from ..train.trial import Trial
+from .common import median_ms
+from .train import train_step
 
 
 def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps: int = 3) -> dict:
@@ -52,15 +50,7 @@ def run_data_benchmark(quick: bool = False, model: str = "ascmamba_tiny", steps:
     x, ctx = trial.batches.batch(arrays, batches[0])
     y = torch.from_numpy(arrays.labels[batches[0]])
     trial.model.train()
-    step_times = []
-    for _ in range(steps + 1):
-        t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(trial.model(x, ctx), y)
-        trial.optimizer.zero_grad()
-        loss.backward()
-        trial.optimizer.step()
-        step_times.append(time.perf_counter() - t0)
-    step = float(np.median(step_times[1:]))
+    step = median_ms(lambda: train_step(trial.model, trial.optimizer, x, ctx, y), steps, trial.device) / 1e3
     startup = trial_startup(cfg, trial.data, reps=3 if quick else 7)
     per_batch_cached = cached / len(batches)
     return {

@@ -1,17 +1,8 @@
 """`make gpu-check`: everything that needs CUDA, in one run, on a machine with only torch.
 
-GPU boxes often have torch preinstalled and reach no package registry, and a lent GPU gives a
-few minutes, so this needs nothing but torch and numpy (no pytest, Ray or optuna) and runs:
-
-1. the chunked scan on CUDA against the float64 sequential reference (with B/C groups);
-2. mamba-ssm's CUDA kernel against the same reference, when mamba-ssm imports;
-3. the fused bidirectional scan against two separate scans on CUDA;
-4. one bf16-autocast training step of ascmamba_base (finite loss and gradients);
-5. the scan benchmark and the training-throughput benchmark on CUDA.
-
-    python -m harness.bench.gpu_check [--out FILE.json] [--device cpu]   (cpu: a dry run of 1-4)
-
-Exit status 1 when a check fails; every line says what ran and what it found.
+GPU boxes often have torch preinstalled and reach no package registry, and a lent GPU gives a few
+minutes, so this needs nothing but torch and numpy (no pytest, Ray or optuna). What it checks:
+README, "GPU and clusters". Exit status 1 when a check fails.
 """
 from __future__ import annotations
 
@@ -27,7 +18,7 @@ from ascmamba.mamba import BiMamba
 from ascmamba.ssm import available_backends, selective_scan
 from ascmamba.ssm.reference import selective_scan_reference
 
-from .scan import sync
+from .common import sync
 from .train import training_step_inputs
 
 

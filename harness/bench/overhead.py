@@ -1,37 +1,17 @@
-"""`ascbench bench overhead`: what ascbench's Ray tuner costs against a bare Optuna study.
+"""`ascbench bench overhead`: what ascbench's Ray tuner costs against a bare Optuna study
+(`bare_optuna`), the same search otherwise, and against its own training steps alone.
 
-One small search (same space, sampler seed, trials, epoch budget and ASHA-rule pruning, two
-trials at a time) is run three ways, alternating which goes first:
-
-- ascbench's tuner: the real `run_tune` (Ray started and stopped, seeded TPE behind a
-  concurrency limiter, ASHA, a checkpoint every epoch, reused actors);
-- the reference, a bare Optuna study in a process pool of the same size (`bare_optuna`:
-  SuccessiveHalvingPruner, no checkpoints, no fault tolerance, no cluster);
-- the training steps alone: every trial's `time/epoch_s` (training + validation, measured
-  inside the trial) summed and divided by the slots, the wall time with zero overhead.
-
-Per way: wall time, trial-epochs run (pruning decisions may differ, so wall per trial-epoch
-too), the share of wall x slots spent outside training and evaluation, and per trial the
-latency from hand-off to first reported epoch, for fresh worker processes and reused ones.
-Ray's trial-start event comes only once the actor exists, so a trial on a fresh worker is
-timed from that process's own start (from /proc, by the result's `pid`).
+Pruning decisions may differ between the ways, so wall time per trial-epoch is given too. Ray's
+trial-start event comes only once the actor exists, so a trial on a fresh worker is timed from that
+process's own start (from /proc, by the result's `pid`).
 """
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
-
-import yaml
-from ray.tune import Callback
 
 from ..tune.space import Space
-from .searches import cpmobile_space, run_tune_timed
-
-EPOCH_KEY = "time/epoch_s"
+from .searches import TrialLog, alternating, cpmobile_space, prepared_workdir, run_tune_timed, write_space
 
 
 def _space(quick: bool) -> dict:
@@ -40,53 +20,6 @@ def _space(quick: bool) -> dict:
     return cpmobile_space({"train.lr": {"loguniform": [1.0e-3, 3.0e-2]},
                            "train.weight_decay": {"loguniform": [1.0e-4, 1.0e-1]}},
                           samples=samples, max_epochs=epochs, grace_period=1, reduction_factor=2, max_concurrent=2)
-
-
-class TrialTimer(Callback):
-    """A Ray Tune callback recording, per trial, driver-side times and each epoch's `time/epoch_s`."""
-
-    def __init__(self) -> None:
-        self.trials: dict[str, dict] = {}
-        self.order: list[str] = []
-
-    def _rec(self, trial: Any) -> dict:
-        if trial.trial_id not in self.trials:
-            self.order.append(trial.trial_id)
-            self.trials[trial.trial_id] = {"trial_id": trial.trial_id, "start": None, "first": None,
-                                           "end": None, "epoch_s": [], "first_iter_s": None,
-                                           "pid": None, "process_age_s": None}
-        return self.trials[trial.trial_id]
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        rec = self._rec(trial)
-        if rec["start"] is None:
-            rec["start"] = time.monotonic()
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        rec = self._rec(trial)
-        if rec["first"] is None:
-            rec["first"] = time.monotonic()
-            rec["first_iter_s"] = float(result.get("time_this_iter_s") or 0.0)
-            rec["pid"] = result.get("pid")
-            rec["process_age_s"] = _process_age(result.get("pid"))
-        rec["epoch_s"].append(float(result.get(EPOCH_KEY) or 0.0))
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._rec(trial)["end"] = time.monotonic()
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._rec(trial)["end"] = time.monotonic()
-
-
-def _process_age(pid: Any) -> float | None:
-    """Seconds since process `pid` started (Linux /proc; None elsewhere or if it is gone)."""
-    try:
-        stat = Path(f"/proc/{int(pid)}/stat").read_text()
-        ticks = int(stat.rsplit(")", 1)[1].split()[19])   # field 22: start time, clock ticks after boot
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
-    except (OSError, ValueError, TypeError, IndexError):
-        return None
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -117,84 +50,73 @@ def _way(name: str, wall_s: float, rows: list[dict], slots: int) -> dict:
     }
 
 
+def _rows(trials: list[dict]) -> list[dict]:
+    """Per trial, from its hand-off, first report and end: whether its worker process is fresh (ran no
+    earlier trial), wall and epoch seconds, and the start-up before its first epoch."""
+    rows, seen_pids = [], set()
+    for t in trials:
+        fresh = t["pid"] not in seen_pids
+        seen_pids.add(t["pid"])
+        start = t["handed"]
+        # Ray calls on_trial_start once the actor exists; for a trial on a fresh worker process,
+        # count from the process's own start (fork, `import ray`, `import torch`) instead
+        if fresh and t.get("process_age_s") is not None:
+            start = min(start, t["first"] - t["process_age_s"])
+        to_first = t["first"] - start
+        rows.append({"trial": t["trial"], "actor": "fresh" if fresh else "reused", "pid": t["pid"],
+                     "epochs": len(t["epoch_s"]), "wall_s": t["end"] - start, "epochs_s": sum(t["epoch_s"]),
+                     "to_first_epoch_s": to_first, "startup_s": to_first - t["epoch_s"][0]})
+    return rows
+
+
 def _run_ray(space_file: Path, tmp: Path, preset: str, cache: str, name: str) -> dict:
     """ascbench's tuner (the real `run_tune`: Ray started and shut down, checkpoints every epoch)."""
     import ray
 
-    timer = TrialTimer()
+    log = TrialLog()
     if ray.is_initialized():
         raise RuntimeError("bench overhead times Ray's own start and shutdown: run it without a Ray runtime up")
-    wall = run_tune_timed(space_file, tmp / "runs", name, preset, cache, callbacks=(timer,))
-    rows = []
-    seen_pids: set = set()
-    for tid in timer.order:
-        rec = timer.trials[tid]
-        if rec["start"] is None or rec["first"] is None or rec["end"] is None:
-            continue
-        # Ray calls on_trial_start once the actor exists; for a trial on a fresh worker process,
-        # count from the process's own start (fork, `import ray`, `import torch`) instead
-        fresh = rec["pid"] not in seen_pids
-        seen_pids.add(rec["pid"])
-        start = rec["start"]
-        if fresh and rec["process_age_s"] is not None:
-            start = min(start, rec["first"] - rec["process_age_s"])
-        to_first = rec["first"] - start
-        rows.append(_row(tid, fresh, rec["pid"], rec["epoch_s"], rec["end"] - start, to_first))
-    return _way("ascbench tune (Ray Tune, ASHA + TPE)", wall, rows, slots=2)
+    wall = run_tune_timed(space_file, tmp / "runs", name, preset, cache, callbacks=(log,))
+    ended = [t for t in log.trials.values() if None not in (t["handed"], t["first"], t["end"])]
+    return _way("ascbench tune (Ray Tune, ASHA + TPE)", wall, _rows(ended), slots=2)
 
 
 def _run_bare(space: Space, tmp: Path) -> dict:
     from .bare_optuna import run_bare_optuna
 
     result = run_bare_optuna(space, tmp)
-    rows, seen_pids = [], set()
-    for r in result["rows"]:
-        fresh = r["pid"] not in seen_pids
-        seen_pids.add(r["pid"])
-        # from the moment the trial was handed to the pool (a fresh worker: spawn, imports, study load)
-        first_report = r["first_epoch_start"] + r["epoch_s"][0]
-        rows.append(_row(str(r["number"]), fresh, r["pid"], r["epoch_s"], r["ended"] - r["submitted"],
-                         first_report - r["submitted"]))
-    return _way("bare Optuna (SuccessiveHalving + TPE, process pool)", result["wall_s"], rows, slots=2)
-
-
-def _row(trial: str, fresh: bool, pid: Any, epoch_s: list[float], wall: float, to_first: float) -> dict:
-    return {"trial": trial, "actor": "fresh" if fresh else "reused", "pid": pid, "epochs": len(epoch_s),
-            "wall_s": wall, "epochs_s": sum(epoch_s), "to_first_epoch_s": to_first,
-            "startup_s": to_first - epoch_s[0]}
+    # from the moment the trial was handed to the pool (a fresh worker: spawn, imports, study load)
+    trials = [{"trial": str(r["number"]), "pid": r["pid"], "epoch_s": r["epoch_s"], "handed": r["submitted"],
+               "first": r["first_epoch_start"] + r["epoch_s"][0], "end": r["ended"]} for r in result["rows"]]
+    return _way("bare Optuna (SuccessiveHalving + TPE, process pool)", result["wall_s"], _rows(trials), slots=2)
 
 
 def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict:
     """The same small search run by ascbench's Ray tuner and by a bare Optuna study (alternating
     which goes first over `reps` repetitions), plus the training steps alone summed."""
-    from ..data.prepare import DataConfig, prepare_data
     from ..tune.space import build_space
 
     doc = _space(quick)
     preset = "micro" if quick else "tiny"
     reps = reps or (1 if quick else 4)   # async ASHA's stops vary with timing: one pair is not a measurement
-    results: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="ascbench-overhead-") as tmp_name:
-        tmp = Path(tmp_name)
-        cache = str(tmp / "cache")
-        prepare_data(DataConfig(preset=preset, cache_dir=cache), seed=0, progress=False)  # neither way pays for it
-        space_file = tmp / "overhead.yaml"
-        space_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with prepared_workdir("ascbench-overhead-", preset) as (tmp, cache):   # neither way pays for the data
+        space_file = write_space(doc, tmp / "overhead.yaml")
         space = build_space(doc, str(space_file), overrides=[f"data.preset={preset}", f"data.cache_dir={cache}"])
-        for rep in range(reps):
-            ways = {}
-            order = ("ray", "bare") if rep % 2 == 0 else ("bare", "ray")
-            for way in order:
-                work = tmp / f"{way}-{rep}"
-                work.mkdir()
-                ways[way] = (_run_ray(space_file, work, preset, cache, f"overhead{rep}") if way == "ray"
-                             else _run_bare(space, work))
-            results.append(_compare(ways["ray"], ways["bare"], slots=doc["budget"]["max_concurrent"], order=order))
+
+        def run(way: str, rep: int) -> dict:
+            work = tmp / f"{way}-{rep}"
+            work.mkdir()
+            if way == "ray":
+                return _run_ray(space_file, work, preset, cache, f"overhead{rep}")
+            return _run_bare(space, work)
+
+        results = [_compare(ways["ray"], ways["bare"], slots=doc["budget"]["max_concurrent"], order=order)
+                   for _, order, ways in alternating(reps, "ray", "bare", run)]
     b = doc["budget"]
-    ratios = [r["ratio_wall"] for r in results]
     return {"model": "cpmobile", "preset": preset, "samples": b["samples"], "max_epochs": b["max_epochs"],
             "grace_period": b["grace_period"], "reduction_factor": b["reduction_factor"],
-            "max_concurrent": b["max_concurrent"], "reps": results, "ratio_wall_median": statistics.median(ratios),
+            "max_concurrent": b["max_concurrent"], "reps": results,
+            "ratio_wall_median": statistics.median(r["ratio_wall"] for r in results),
             "ratio_per_trial_epoch_median": statistics.median(r["ratio_per_trial_epoch"] for r in results),
             "goal_ratio": GOAL_RATIO}
 
@@ -202,10 +124,10 @@ def run_overhead_benchmark(quick: bool = False, reps: int | None = None) -> dict
 GOAL_RATIO = 1.2   # issue 16 (it was 1.3)
 
 
-def _compare(ray_way: dict, bare: dict, slots: int, order: tuple[str, str]) -> dict:
+def _compare(ray_way: dict, bare: dict, slots: int, order: list[str]) -> dict:
     """Both ways against each other and against their own training steps alone (summed over
     trials, divided by the concurrent slots: the wall time with zero overhead)."""
-    return {"order": list(order), "ray": ray_way, "bare": bare,
+    return {"order": order, "ray": ray_way, "bare": bare,
             "training_alone_s": {"ray": ray_way["epochs_s"] / slots, "bare": bare["epochs_s"] / slots},
             "ratio_wall": ray_way["wall_s"] / bare["wall_s"],
             "ratio_per_trial_epoch": ray_way["wall_per_trial_epoch_s"] / bare["wall_per_trial_epoch_s"]}

@@ -1,34 +1,17 @@
-"""`ascbench bench scale`: trials per hour of one search on one Ray node vs. a two-node Ray
-cluster on loopback with the same CPUs per node (the reference: the one-node run, measured
-in the same invocation). Goal: two nodes at least 1.8x the trials per hour of one.
+"""`ascbench bench scale`: trials per hour of one search on one Ray node vs. a two-node cluster on
+loopback with the same CPUs per node (the reference: the one-node run of the same invocation).
 
-Both phases run the same search, each on a fresh `harness.local_cluster` cluster in its own
-child process (`harness.bench.scale_phase`), through the real driver (`ascbench tune
---address`): cpmobile, no pseudo-labels, batch 16, one CPU per trial, a FIFO scheduler and a
-seeded random searcher, so both phases train the same configurations for the same fixed
-epochs (equal work, no early stopping). `max_concurrent` is the bigger cluster's CPU count,
-so the one-node run is held back by its CPUs, not by the concurrency limit. The feature cache
-is built before either phase.
-
-Per phase: `wall`, the tune subprocess from start to exit (what a user waits for, including
-interpreter start, joining the cluster and the results table), and `span`, from the first
-trial's first epoch start to the last trial's last report (the steady-state rate; it leaves
-out the driver's start and the first worker process's start). Trial times come from each
-trial's stored per-epoch history (Ray's auto-filled result keys): `timestamp` is whole
-seconds, so a trial's start (first report's timestamp minus its `time_this_iter_s`) and end
-(last report's timestamp) are taken at the middle of their one-second window; `peak
-concurrent` counts only overlaps longer than that second, so two trials run back to back on
-one CPU never count as concurrent.
-
-Sizes, for the 2-core development machine (cpmobile: about 1.7 s per tiny epoch on one
-thread): the full run is 16 trials x 4 epochs on the tiny preset, about 7 s of training per
-trial, so the fixed costs (driver start and join, a fresh worker process per node: about
-10 s) stay a small share of the one-node run's couple of minutes; the whole benchmark takes
-about 4-5 minutes. `--quick` is 4 trials x 2 epochs on the micro preset (under a minute):
-sub-second trials, a smoke run whose ratio is all start-up cost, not a measurement.
+Both phases train the same seeded configurations for the same fixed epochs (FIFO, random search:
+equal work), each on a fresh cluster in its own child process (`run_phase`). `max_concurrent` is
+the bigger cluster's CPU count, so the one-node run is held back by its CPUs, not by the limit.
+Ray's `timestamp` is whole seconds: a trial's start and end are taken at the middle of their
+one-second window, and `peak concurrent` counts only overlaps longer than that second, so two trials
+run back to back on one CPU never count as concurrent. `--quick` is a smoke run: its sub-second
+trials make the ratio all start-up cost.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -37,16 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-import yaml
-
-from ascmamba import get_spec
-
 from ..errors import UserError
-from .searches import cpmobile_space
+from ..io import write_json_atomic
+from .searches import cpmobile_space, write_space
 
 GOAL = 1.8                  # two nodes / one node, trials per hour
 TIMESTAMP_RESOLUTION_S = 1.0
@@ -102,6 +82,8 @@ def peak_concurrency(intervals: list[tuple[float, float]], tolerance_s: float = 
 
 def summarise_phase(phase: dict, exp_dir: Path, sizes: Sizes) -> dict:
     """Rates, span and concurrency of one finished phase; PhaseFailed unless every trial finished."""
+    import pandas as pd
+
     from ..engine.store import ResultStore
     from ..tune.results import FINISHED, RESULTS
 
@@ -147,7 +129,7 @@ def compare(one: dict, two: dict) -> dict:
 def _run_phase(work: Path, nodes: int, cpus_per_node: int, tune_args: list[str], timeout_s: float) -> dict:
     tag = f"{nodes}x{cpus_per_node}"
     out, log = work / f"phase-{tag}.json", work / f"tune-{tag}.log"
-    cmd = [sys.executable, "-m", "harness.bench.scale_phase", "--nodes", str(nodes),
+    cmd = [sys.executable, "-m", "harness.bench.scale", "--nodes", str(nodes),
            "--cpus-per-node", str(cpus_per_node), "--out", str(out), "--log", str(log),
            "--timeout", str(timeout_s), "--", *tune_args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 120,
@@ -159,8 +141,35 @@ def _run_phase(work: Path, nodes: int, cpus_per_node: int, tune_args: list[str],
     return json.loads(out.read_text())
 
 
+def run_phase(nodes: int, cpus_per_node: int, tune_args: list[str], log: str, timeout_s: float) -> dict:
+    """In a phase's own process: time `ascbench tune TUNE_ARGS --address ADDR` on a fresh `nodes` x
+    `cpus_per_node` loopback cluster. Its own process because the cluster's in-process GCS client
+    aborts its process once the GCS is gone. The tuner is a further subprocess, the command a user
+    would type, so its wall time is what the user waits for (start, imports, joining, search, table);
+    it inherits the loopback environment that `loopback_cluster` sets."""
+    from ..local_cluster import loopback_cluster
+
+    t0 = time.monotonic()
+    with loopback_cluster(nodes=nodes, cpus_per_node=cpus_per_node) as (cluster, _workers):
+        cluster_start_s = time.monotonic() - t0
+        cmd = [sys.executable, "-m", "harness.cli", "tune", *tune_args, "--address", cluster.address]
+        with open(log, "w") as out:
+            t1 = time.monotonic()
+            try:
+                rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout_s,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+            except subprocess.TimeoutExpired:
+                rc = 124
+            tune_wall_s = time.monotonic() - t1
+        address = cluster.address
+    return {"nodes": nodes, "cpus_per_node": cpus_per_node, "address": address, "tune_rc": rc,
+            "tune_wall_s": tune_wall_s, "cluster_start_s": cluster_start_s, "log": log, "command": cmd}
+
+
 def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: float = 900.0) -> dict:
     """Run the search on 1 node, then on 2 nodes, `cpus_per_node` CPUs each; compare trials per hour."""
+    from ascmamba import get_spec
+
     from ..data.prepare import prepare_data
     from ..train.config import from_dict
     from ..tune.space import load_space
@@ -168,8 +177,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     sizes = QUICK if quick else FULL
     t_all = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="ascbench-scale-"))
-    space_file = work / "scale.yaml"
-    space_file.write_text(yaml.safe_dump(scale_space(sizes, max_concurrent=2 * cpus_per_node), sort_keys=False))
+    space_file = write_space(scale_space(sizes, max_concurrent=2 * cpus_per_node), work / "scale.yaml")
     overrides = [f"data.preset={sizes.preset}", f"data.cache_dir={work / 'cache'}"]
     # the cache the driver will look for: same config, same seed (run_tune's prepare then only opens it)
     cfg = from_dict(load_space(str(space_file), overrides=overrides).base)
@@ -181,7 +189,7 @@ def run_scale_benchmark(quick: bool = False, cpus_per_node: int = 1, timeout_s: 
     for nodes in (1, 2):
         storage = work / f"runs-{nodes}x{cpus_per_node}"
         tune_args = ["--space", str(space_file), "--name", NAME, "--storage", str(storage), "--confirm-top", "0",
-                     *(f"{k}={v}" for k, v in overrides.items())]
+                     *overrides]
         phase = _run_phase(work, nodes, cpus_per_node, tune_args, timeout_s)
         phases.append(summarise_phase(phase, storage / NAME, sizes))
     shutil.rmtree(work, ignore_errors=True)   # kept above whenever a phase failed
@@ -216,3 +224,22 @@ def format_scale_table(r: dict) -> str:
         f"data preparation before both phases {r['prepare_s']:.1f}s; whole benchmark {r['total_s']:.0f}s",
     ]
     return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """One phase of `ascbench bench scale` (`run_phase`), its timings written as JSON."""
+    p = argparse.ArgumentParser(prog="python -m harness.bench.scale", description=main.__doc__)
+    p.add_argument("--nodes", type=int, required=True)
+    p.add_argument("--cpus-per-node", type=int, required=True)
+    p.add_argument("--out", required=True, help="JSON file for the phase's timings")
+    p.add_argument("--log", required=True, help="where the tuner's output goes")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds before the tuner is killed")
+    p.add_argument("tune_args", nargs=argparse.REMAINDER, help="-- then the arguments after `ascbench tune`")
+    args = p.parse_args(argv)
+    tune_args = args.tune_args[1:] if args.tune_args[:1] == ["--"] else args.tune_args
+    write_json_atomic(args.out, run_phase(args.nodes, args.cpus_per_node, tune_args, args.log, args.timeout))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

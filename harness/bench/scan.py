@@ -8,13 +8,14 @@ forward+backward with respect to all of u, delta, A, B, C, D.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from ascmamba.ssm import available_backends, selective_scan
+
+from .common import median_ms, times_ms
 
 Inputs = dict[str, Tensor]
 
@@ -35,38 +36,15 @@ FLOOR_NOTE = (
 )
 
 
-def sync(device: torch.device) -> None:
-    """Wait for the device's queued work, so that a wall-clock time covers it."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def times_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> list[float]:
-    """Wall times of fn in ms, after one untimed warm-up call."""
-    fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync(device)
-        times.append((time.perf_counter() - t) * 1e3)
-    return times
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
-    return statistics.median(times_ms(fn, repeats, device))
-
-
 def measure_machine(device: torch.device, repeats: int = 5) -> dict[str, float]:
     """float32 matmul GFLOP/s and torch.exp / torch.exp2 rates (G/s): the scan's ceilings."""
     n = 1024 if device.type == "cpu" else 8192
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-    mm_ms = _median_ms(lambda: a @ b, repeats, device)
+    mm_ms = median_ms(lambda: a @ b, repeats, device)
     x = -torch.rand(1 << 22, device=device)
     out = torch.empty_like(x)
-    exp_ms = _median_ms(lambda: torch.exp(x, out=out), repeats, device)
-    exp2_ms = _median_ms(lambda: torch.exp2(x, out=out), repeats, device)
+    exp_ms = median_ms(lambda: torch.exp(x, out=out), repeats, device)
+    exp2_ms = median_ms(lambda: torch.exp2(x, out=out), repeats, device)
     return {
         "matmul_gflops": 2 * n**3 / (mm_ms * 1e-3) / 1e9,
         "exp_gexp_per_s": x.numel() / (exp_ms * 1e-3) / 1e9,
@@ -146,10 +124,7 @@ def _ratio(slow: dict | None, fast: dict | None) -> dict[str, float] | None:
 
 
 HEADLINE_L = 512
-GOALS = {"mambapy": 5.0, "reference": 20.0}
-"""Forward+backward speed-up goals at L=512 (batch 16, d_inner 128, d_state 16, 2 threads)."""
-
-
+GOALS = {"mambapy": 5.0, "reference": 20.0}   # forward+backward speed-ups at HEADLINE_L, judged at GOAL_CONFIG only
 GOAL_CONFIG = {"batch": 16, "d_inner": 128, "d_state": 16, "threads": 2}
 
 
@@ -220,11 +195,8 @@ def run_scan_benchmark(
     include_reference: bool = True,
     device: str | None = None,
 ) -> dict:
-    """Time every scan backend usable here against mambapy and the reference (float32).
-
-    quick: lengths 128 and 512 only, reference only at L <= 512 (about 20 s on 2 CPU
-    cores). Returns a JSON-ready dict; `format_scan_table` renders it.
-    """
+    """Time every scan backend usable here against mambapy and the reference (float32). quick: lengths
+    128 and 512 only, reference only at L <= 512 (about 20 s on 2 CPU cores)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if quick:
         lengths = tuple(L for L in lengths if L in (128, 512)) or (128, 512)
@@ -256,10 +228,8 @@ def run_scan_benchmark(
     }
 
 
-def _fmt(v: float | None, unit: str = "") -> str:
-    if v is None:
-        return "-"
-    return f"{v:.1f}{unit}" if v < 100 else f"{v:.0f}{unit}"
+def _fmt(v: float) -> str:
+    return f"{v:.1f}" if v < 100 else f"{v:.0f}"
 
 
 def format_scan_table(result: dict) -> str:

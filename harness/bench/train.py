@@ -1,13 +1,7 @@
-"""`ascbench bench train`: training throughput of every registered model at its default front end.
-
-Clips per second of a full step (forward, backward, AdamW) on 10-s clips, next to
-parameters and MACs, so the cost of each baseline and ASCMamba size sits on one table.
-The reference is the DCASE-style CP-Mobile CNN: every model's throughput is also given
-as a ratio to it, measured in the same run.
+"""`ascbench bench train`: training throughput of every registered model at its default front end,
+next to parameters and MACs, and as a ratio to the DCASE-style CP-Mobile CNN measured in the same run.
 """
 from __future__ import annotations
-
-import statistics
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +10,7 @@ from ascmamba import MetaContext, create_model, get_spec, list_models
 from ascmamba.complexity import model_complexity
 from ascmamba.metadata import TIME_FEATURES
 
-from .scan import times_ms
+from .common import median_ms
 
 REFERENCE = "cpmobile"
 
@@ -35,17 +29,18 @@ def training_step_inputs(name: str, batch: int, seconds: float, device: torch.de
     return model, opt, x, ctx, y
 
 
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, ctx: MetaContext,
+               y: torch.Tensor) -> None:
+    """One full training step, what `bench train` and `bench data` time: forward, backward, optimiser step."""
+    loss = F.cross_entropy(model(x, ctx), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def _throughput(name: str, batch: int, seconds: float, steps: int, device: torch.device) -> float:
     model, opt, x, ctx, y = training_step_inputs(name, batch, seconds, device)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x, ctx), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    # times_ms runs one untimed step first, to warm up allocators and kernels
-    return batch / (statistics.median(times_ms(step, steps, device)) / 1e3)
+    return batch / (median_ms(lambda: train_step(model, opt, x, ctx, y), steps, device) / 1e3)
 
 
 def run_train_benchmark(quick: bool = False, models: list[str] | None = None) -> dict:

@@ -1,24 +1,14 @@
-"""`ascbench bench versus`: the ASCMamba CPU preset against CP-Mobile, trained, over seeds.
-
-The goal: ascmamba_tiny (the preset of the demo and `search_spaces/quick.yaml`) at least 3 points
-of test macro accuracy (validation-chosen checkpoint) above CP-Mobile at no more than 2x its epoch
-time, same machine, same run. `ascmamba_tiny` with `num_blocks=0` (encoder and head only) and with
-the frequency-mean head run beside them, to show what the Mamba blocks and the head add, overall
-and on the planted long-range pair (Bar vs Restaurant, told apart only by the order of two events
-seconds apart; chance 50 %).
-
-All arms run through the ablation runner (`ascbench ablate`: local Ray, one CPU per run, paired
-seeds: seed k uses the same split in every arm), 12 epochs, no pseudo-labels, tiny synthetic
-corpus; about 25 minutes on 2 cores. `--quick`: micro corpus, 2 epochs, 2 seeds (plumbing check).
+"""`ascbench bench versus`: the ASCMamba CPU preset against CP-Mobile, trained over paired seeds
+through the ablation runner, with `num_blocks=0` and the frequency-mean head beside them to show what
+the Mamba blocks and the head add, overall and on the planted long-range pair (Bar vs Restaurant,
+told apart only by the order of two events seconds apart; chance 50 %). `--quick`: micro corpus,
+2 epochs, 2 seeds (a plumbing check).
 """
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from ..ablate.execute import run_grid_document
 from ..ablate.tables import format_tables
 from ..data.synth import LONG_RANGE_EFFECT
+from .common import run_grid
 
 BASE = "ascmamba_tiny"
 REFERENCE = "cpmobile"
@@ -26,23 +16,13 @@ GOAL_POINTS = 3.0
 GOAL_TIME_RATIO = 2.0
 
 
-def versus_grid(seeds: int, epochs: int, preset: str) -> dict:
-    return {
-        "name": f"versus_{preset}_e{epochs}_s{seeds}",
-        "description": "ASCMamba CPU preset vs CP-Mobile (and without its Mamba blocks)",
-        "seeds": seeds,
-        "resources": {"cpu": 1, "gpu": 0},
-        "base": {"label": BASE, "overrides": [
-            f"model={BASE}", f"data.preset={preset}", f"train.epochs={epochs}", "pseudo=none"]},
-        "variants": {"no_blocks": ["model.num_blocks=0"], "head_freq_mean": ["model.head=freq_mean"]},
-        "baselines": {REFERENCE: []},
-    }
-
-
 def run_versus_benchmark(quick: bool = False, seeds: int = 5, epochs: int = 12, storage: str | None = None) -> dict:
     seeds, epochs, preset = (2, 2, "micro") if quick else (seeds, epochs, "tiny")
-    storage = storage or str(Path(tempfile.gettempdir()) / "ascbench-versus")
-    results = run_grid_document(versus_grid(seeds, epochs, preset), storage, f"versus_{preset}")
+    results = run_grid("versus", seeds, epochs, preset, storage,
+                       "ASCMamba CPU preset vs CP-Mobile (and without its Mamba blocks)",
+                       {"label": BASE, "overrides": [f"model={BASE}"]},
+                       variants={"no_blocks": ["model.num_blocks=0"], "head_freq_mean": ["model.head=freq_mean"]},
+                       baselines={REFERENCE: []})
     runs = results.runs.assign(epoch_s=lambda d: d["wall_s"] / d["epochs"])
     pair = {(r.arm, r.seed): _pair_counts(results, r.arm, r.seed, r.hash) for r in runs.itertuples()}
     arms = {}
