@@ -1,10 +1,6 @@
-"""The one Tuner builder: a search (searcher + scheduler) and fixed runs (a grid over run hashes) alike.
-
-Tune trials, confirmation runs and ablation runs are all `harness.tune.trainable.trial_trainable`
-with its fixed inputs bound by `tune.with_parameters` (a `base` config and searched params, or
-the `configs` of fixed runs picked by the `_run` param), so every experiment gets the same
-checkpointing, retries, folder names and resume.
-"""
+"""The one Tuner builder: a search (searcher + scheduler) and fixed runs (a grid over run hashes) alike, on
+the one trainable (`harness.tune.trainable.trial_trainable`), so every experiment gets the same
+checkpointing, retries, folder names and resume."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

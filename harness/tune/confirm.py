@@ -1,12 +1,6 @@
-"""Confirm tune winners: re-run the top K configurations over N seeds and choose by the mean.
-
-One seed per trial makes the leaderboard's winner partly luck (seed-to-seed spread at this size
-is 3-7 points, more than most gaps between trials). After the search, the top K trials by the
-space's metric are re-run over N seeds through the engine as an ablation (same Ray runtime, same
-resources per run, resumable: finished runs are found by their config hash and skipped), and
-`best_config.yaml` becomes the configuration with the best mean validation figure over those
-seeds. Test figures are shown beside them and choose nothing.
-"""
+"""Confirm tune winners (README, "Confirmed winners": one seed per trial makes the winner partly luck):
+the top K trials re-run over N seeds as an ablation (resumable by config hash), and `best_config.yaml`
+becomes the configuration with the best mean validation figure; test figures choose nothing."""
 from __future__ import annotations
 
 import math
@@ -16,7 +10,6 @@ import pandas as pd
 import yaml
 
 from ..ablate.execute import run_grid_document
-from ..ablate.results import load_ablation
 from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
 from ..train.dotted import get_dotted, merge_params
@@ -27,7 +20,6 @@ from .storage import ExperimentDir, storage_root
 
 CONFIRM = "confirm"          # the grid (confirm.yaml) and its ablation folder (confirm/)
 CONFIRMED = "confirmed"      # confirmed.csv: the leaderboard of the confirmed configurations
-DEFAULT_TOP, DEFAULT_SEEDS = 3, 3
 
 
 def selection_key(metric: str) -> str:
@@ -72,19 +64,13 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
 
 
 def run_confirmation(exp: ExperimentDir, space: Space, top_k: int, seeds: int) -> dict | None:
-    """Run (or finish) the confirmation; returns what `report` prints, or None when switched off."""
-    if top_k <= 0 or seeds <= 0:
-        return None
-    local = Path(exp.uri) / f"{RESULTS}.parquet"
-    df = pd.read_parquet(local)
-    top = top_trials(df, space, top_k)
+    """Run (or finish) the confirmation; returns what `report` prints, or None without a trial to confirm."""
+    top = top_trials(pd.read_parquet(Path(exp.uri) / f"{RESULTS}.parquet"), space, top_k)
     if top.empty:
         return None
     # the experiment folder when it is local; beside the local runs otherwise (runs write files)
-    manifest_root = Path(exp.uri) if "://" not in exp.uri else Path(storage_root(None)) / f"{exp.name}-confirm"
-    doc = confirm_grid(top, space, seeds, manifest_root)
-    run_grid_document(doc, manifest_root, CONFIRM)
-    results = load_ablation(manifest_root / CONFIRM)
+    manifest_root = exp.local or Path(storage_root(None)) / f"{exp.name}-confirm"
+    results = run_grid_document(confirm_grid(top, space, seeds, manifest_root), manifest_root, CONFIRM)
     board = confirmed_board(results, top, space)
     exp.write(f"{CONFIRMED}.csv", lambda p: board.to_csv(p, index=False))
     missing = len(results.manifest.get("missing", []))

@@ -1,10 +1,6 @@
-"""The results table (one row per trial) and the best config, kept current as trials end.
-
-Rows come from Ray's own trial records (config, status, last result, per-metric
-min/max); the status says what happened (see `trial_status`), so a resumed experiment
-lists each trial once however often its epochs were replayed. Written as parquet and CSV
-in the experiment directory after every trial completes or errors, and once more at the end.
-"""
+"""The results table (one row per trial, parquet and CSV) and the best config, rewritten whenever a trial
+ends and once more at the end. Rows come from Ray's own trial records (config, status, last result,
+per-metric min/max), so a resumed experiment lists each trial once however often epochs were replayed."""
 from __future__ import annotations
 
 import math
