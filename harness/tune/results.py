@@ -92,14 +92,13 @@ def best_params(row: pd.Series, space: Space) -> dict[str, Any]:
     return params
 
 
-def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> pd.DataFrame:
+def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> None:
     df = results_frame(trials, space, experiment_over)
     exp.write(f"{RESULTS}.parquet", lambda p: df.to_parquet(p, index=False))
     exp.write(f"{RESULTS}.csv", lambda p: df.to_csv(p, index=False))
     best = best_row(df, space)
     if best is not None:
         write_best(exp, space, best, {"status": best["status"], "value": float(best[f"best/{space.metric}"])})
-    return df
 
 
 def write_best(exp: ExperimentDir, space: Space, row: pd.Series, info: dict) -> None:

@@ -63,7 +63,7 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     if opts.space is None:
         raise UserError("--space is required (a YAML file or a shipped name such as quick)")
     space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
-    name = opts.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = opts.name or f"{Path(space.source).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     exp = ExperimentDir(root, name)
     if exp.exists():
         raise UserError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
@@ -139,7 +139,9 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
                 record_trials(exp, space, grid)
                 code = report(exp, space, time.monotonic() - t0, out)
             if code == 0:
-                code = confirm(exp, space, opts, out)
+                from .confirm import confirm
+
+                code = confirm(exp, space, opts.confirm_top, opts.confirm_seeds, resume_command(exp), out)
     except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
         code = None
     finally:
@@ -157,27 +159,6 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
 
         print(f"reproduce: ascbench train --config {exp.uri}/{BEST_CONFIG} --out OUT", file=out)
     return code
-
-
-def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
-    """Re-run the top trials over seeds (harness.tune.confirm); 130 if that was interrupted."""
-    from .confirm import format_confirmation, run_confirmation
-
-    conf = None
-    if opts.confirm_top > 0 and opts.confirm_seeds > 0:
-        print(f"confirming the top {opts.confirm_top} trials over {opts.confirm_seeds} seeds each "
-              f"(full {space.budget['max_epochs']}-epoch runs) ...", file=out, flush=True)
-        conf = run_confirmation(exp, space, opts.confirm_top, opts.confirm_seeds)
-    if conf is None:
-        print("best config chosen on one seed per trial (confirmation off)", file=out)
-        return 0
-    print(format_confirmation(conf, space), file=out)
-    if conf["missing"]:
-        print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
-              f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} "
-              f"--confirm-seeds {opts.confirm_seeds}", file=out)
-        return INTERRUPTED_RC
-    return 0
 
 
 def resume_command(exp: ExperimentDir) -> str:

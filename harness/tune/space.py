@@ -117,10 +117,6 @@ class Space:
     base: dict                    # the full RunConfig dict every trial starts from
     search: tuple[Dist, ...]
 
-    @property
-    def name(self) -> str:
-        return Path(self.source).stem
-
     def canonical(self) -> dict:
         """What identifies the experiment (space.json): everything except where the file lived."""
         doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
