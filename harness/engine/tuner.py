@@ -8,7 +8,8 @@ from typing import Any
 
 
 def trial_dirname(trial: Any) -> str:
-    """Short trial folder names (Ray's default embeds every param and overflows paths)."""
+    """Short trial folder names (Ray's default embeds every param and overflows paths). Pickled by name
+    into every experiment's tuner.pkl: renaming it breaks `--resume` of existing experiments."""
     return trial.trial_id
 
 

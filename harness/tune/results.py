@@ -84,12 +84,8 @@ def best_row(df: pd.DataFrame, space: Space) -> pd.Series | None:
 
 
 def best_params(row: pd.Series, space: Space) -> dict[str, Any]:
-    params = {}
-    for d in space.search:
-        value = row.get(f"config/{d.key}")
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            params[d.key] = value.item() if hasattr(value, "item") else value
-    return params
+    values = {d.key: row.get(f"config/{d.key}") for d in space.search}   # None or NaN: not sampled (a conditional)
+    return {k: v.item() if hasattr(v, "item") else v for k, v in values.items() if not pd.isna(v)}
 
 
 def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> None:

@@ -27,7 +27,6 @@ class DefineByRun:
                 trial.suggest_int(d.key, int(d.low), int(d.high), step=int(d.step or 1))
             else:
                 trial.suggest_float(d.key, float(d.low), float(d.high), log=d.kind == "loguniform")
-        return None
 
 
 def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
@@ -38,9 +37,13 @@ def make_sampler(space: Space) -> optuna.samplers.BaseSampler:
 
 
 def journal_storage(path: str | None) -> optuna.storages.BaseStorage | None:
-    """Optuna's journal file at `path` (None: in memory only): optuna-dashboard opens it with no database
-    server, and an append-only log survives a killed driver. `--resume` still restores the searcher (study
-    included) from Ray's experiment snapshots; the journal is the study's permanent record."""
+    """Optuna's journal file at `path` (None: the study lives in memory only).
+
+    Why a journal file: `optuna-dashboard PATH` opens it while the search runs and after, with no
+    database server, and it is an append-only log that survives a killed driver. The searcher
+    (study included) is still pickled into Ray's experiment snapshots for `--resume`; the journal
+    is the study's permanent record.
+    """
     if path is None:
         return None
     from optuna.storages import JournalStorage

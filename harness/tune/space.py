@@ -324,17 +324,14 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
                 if missing:
                     raise UserError(f"{where}: search.{d.key}: when {cond} = {missing[0]!r}, but {cond} never "
                                     f"takes that value")
-    ordered: list[Dist] = []
-    placed: set[str] = set()
+    ordered: dict[str, Dist] = {}   # by key, in the order placed
     while len(ordered) < len(dists):
-        ready = [d for d in dists if d.key not in placed and all(c in placed for c in d.when)]
+        ready = [d for d in dists if d.key not in ordered and all(c in ordered for c in d.when)]
         if not ready:
-            stuck = next(d for d in dists if d.key not in placed)
+            stuck = next(d for d in dists if d.key not in ordered)
             raise UserError(f"{where}: search.{stuck.key}: its when conditions form a cycle")
-        for d in ready:
-            ordered.append(d)
-            placed.add(d.key)
-    return tuple(ordered)
+        ordered.update((d.key, d) for d in ready)
+    return tuple(ordered.values())
 
 
 def load_space(spec: str, overrides: Sequence[str] | None = None, samples: int | None = None) -> Space:

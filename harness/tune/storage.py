@@ -24,9 +24,7 @@ def is_uri(storage: str) -> bool:
 
 def storage_root(storage: str | None) -> str:
     """Ray wants an absolute local path or a URI; default `runs/` under the working directory."""
-    storage = storage or os.environ.get("ASCBENCH_RUNS", DEFAULT_STORAGE)
-    if storage.startswith("file://"):
-        storage = storage[len("file://"):]
+    storage = (storage or os.environ.get("ASCBENCH_RUNS", DEFAULT_STORAGE)).removeprefix("file://")
     return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
 
 
