@@ -1,10 +1,6 @@
-"""The one failure and interrupt policy of tune, confirmation and ablate.
-
-Exit codes: 0 when every trial ended, 1 when all of them failed (ablate: when runs are
-missing), 130 when the driver was interrupted (Ctrl-C) before every trial ended. An interrupted
-experiment prints `interrupted: ...; resume with: COMMAND`; a driver that fails on an exception
-prints the same resume command above the traceback, since what finished is kept.
-"""
+"""The one failure and interrupt policy of tune, confirmation and ablate: exit 0 when every trial ended,
+1 when all of them failed (ablate: when runs are missing), 130 when the driver was interrupted (Ctrl-C)
+first, with `interrupted: ...; resume with: COMMAND`."""
 from __future__ import annotations
 
 import sys
@@ -22,10 +18,6 @@ def fit(tuner):
         return tuner.fit()
     except KeyboardInterrupt:
         return None
-
-
-def interrupted_line(ended: int, total: int, hint: str, what: str = "trials") -> str:
-    return f"interrupted: {ended}/{total} {what} ended; resume with: {hint}"
 
 
 @contextmanager

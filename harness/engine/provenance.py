@@ -1,12 +1,6 @@
-"""What a report must say about where numbers came from: versions, commit, hardware.
-
-The commit is asked of git itself (`git describe --always --dirty`, so uncommitted changes are
-visible and worktrees work); "unknown" where there is no git or no checkout. Versions come from
-the installed distributions' metadata, without importing the packages.
-
-Recorded in the experiment folder when the experiment starts, on the machine that runs it
-(harness/engine/store.py), so a report made elsewhere says where its numbers came from.
-"""
+"""Where a report's numbers came from (versions, commit, hardware), recorded in the experiment folder
+when it starts, on the machine that runs it (harness/engine/store.py), so a report made elsewhere can say.
+Versions come from the installed distributions' metadata, without importing the packages."""
 from __future__ import annotations
 
 import os

@@ -71,7 +71,3 @@ class PruningOptunaSearch(OptunaSearch):
         else:
             self._ot_study.tell(ot_trial, value, state=TrialState.COMPLETE)
         self._completed_trials.add(trial_id)
-
-    @property
-    def study(self) -> optuna.Study:
-        return self._ot_study

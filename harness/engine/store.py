@@ -1,11 +1,7 @@
-"""The results store of every engine experiment: `results/<id>.json`, one record per trial or run
-(id, config, status, per-epoch history, last val/*, test/*, train/* metrics, wall time, trial
-folder; ablation runs add their final report and complexity), and `provenance.json` taken at run time.
-
-Records are built in the driver from Ray's documented result API (`ResultGrid` over
-`ExperimentAnalysis`, `Result.metrics_dataframe`): nothing else reads Ray's files, reports read
-these. An ablation run's record exists only once it finished, so "done" is "the file exists".
-"""
+"""The results store of every engine experiment: `results/<id>.json`, one record per trial or run, and
+`provenance.json`. Records are built in the driver from Ray's documented result API (`ResultGrid` over
+`ExperimentAnalysis`, `Result.metrics_dataframe`): nothing else reads Ray's files, reports read these.
+An ablation run's record exists only once it finished, so "done" is "the file exists"."""
 from __future__ import annotations
 
 import json
@@ -44,9 +40,7 @@ class ResultStore:
         return json.loads(self.path(key).read_text(encoding="utf-8"))
 
     def all(self) -> dict[str, dict]:
-        if not self.dir.is_dir():
-            return {}
-        return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(self.dir.glob("*.json"))}
+        return {p.stem: self.get(p.stem) for p in sorted(self.dir.glob("*.json"))}   # {} without the folder
 
     def write_provenance(self) -> None:
         """Where the numbers came from, recorded by the machine that runs the experiment."""

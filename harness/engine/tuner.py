@@ -1,10 +1,6 @@
-"""The one Tuner builder: a search (searcher + scheduler) and fixed runs (a grid over run hashes) alike.
-
-Tune trials, confirmation runs and ablation runs are all `harness.tune.trainable.trial_trainable`
-with its fixed inputs bound by `tune.with_parameters` (a `base` config and searched params, or
-the `configs` of fixed runs picked by the `_run` param), so every experiment gets the same
-checkpointing, retries, folder names and resume.
-"""
+"""The one Tuner builder: a search (searcher + scheduler) and fixed runs (a grid over run hashes) alike, on
+the one trainable (`harness.tune.trainable.trial_trainable`), so every experiment gets the same
+checkpointing, retries, folder names and resume."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,7 +8,8 @@ from typing import Any
 
 
 def trial_dirname(trial: Any) -> str:
-    """Short trial folder names (Ray's default embeds every param and overflows paths)."""
+    """Short trial folder names (Ray's default embeds every param and overflows paths). Pickled by name
+    into every experiment's tuner.pkl: renaming it breaks `--resume` of existing experiments."""
     return trial.trial_id
 
 

@@ -1,22 +1,17 @@
-"""Confirm tune winners: re-run the top K configurations over N seeds and choose by the mean.
-
-One seed per trial makes the leaderboard's winner partly luck (seed-to-seed spread at this size
-is 3-7 points, more than most gaps between trials). After the search, the top K trials by the
-space's metric are re-run over N seeds through the engine as an ablation (same Ray runtime, same
-resources per run, resumable: finished runs are found by their config hash and skipped), and
-`best_config.yaml` becomes the configuration with the best mean validation figure over those
-seeds. Test figures are shown beside them and choose nothing.
-"""
+"""Confirm tune winners (README, "Confirmed winners": one seed per trial makes the winner partly luck):
+the top K trials re-run over N seeds as an ablation (resumable by config hash), and `best_config.yaml`
+becomes the configuration with the best mean validation figure; test figures choose nothing."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 import yaml
 
 from ..ablate.execute import run_grid_document
-from ..ablate.results import load_ablation
+from ..engine.outcome import INTERRUPTED_RC
 from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
 from ..train.dotted import get_dotted, merge_params
@@ -27,13 +22,11 @@ from .storage import ExperimentDir, storage_root
 
 CONFIRM = "confirm"          # the grid (confirm.yaml) and its ablation folder (confirm/)
 CONFIRMED = "confirmed"      # confirmed.csv: the leaderboard of the confirmed configurations
-DEFAULT_TOP, DEFAULT_SEEDS = 3, 3
 
 
 def selection_key(metric: str) -> str:
     """The validation report's key for the space's metric (val/best_macro_acc -> macro_acc)."""
-    name = metric.split("/", 1)[-1]
-    return name[len("best_"):] if name.startswith("best_") else name
+    return metric.split("/", 1)[-1].removeprefix("best_")
 
 
 def top_trials(df: pd.DataFrame, space: Space, k: int) -> pd.DataFrame:
@@ -71,26 +64,31 @@ def confirm_grid(top: pd.DataFrame, space: Space, seeds: int, folder: Path) -> d
     }
 
 
-def run_confirmation(exp: ExperimentDir, space: Space, top_k: int, seeds: int) -> dict | None:
-    """Run (or finish) the confirmation; returns what `report` prints, or None when switched off."""
-    if top_k <= 0 or seeds <= 0:
-        return None
-    local = Path(exp.uri) / f"{RESULTS}.parquet"
-    df = pd.read_parquet(local)
-    top = top_trials(df, space, top_k)
+def confirm(exp: ExperimentDir, space: Space, top_k: int, seeds: int, resume: str, out: TextIO) -> int:
+    """Run (or finish) the confirmation of the top `top_k` trials over `seeds` seeds and print it; 130 when
+    runs are missing (`resume`: the command that continues the experiment)."""
+    top = pd.DataFrame()
+    if top_k > 0 and seeds > 0:
+        print(f"confirming the top {top_k} trials over {seeds} seeds each "
+              f"(full {space.budget['max_epochs']}-epoch runs) ...", file=out, flush=True)
+        top = top_trials(pd.read_parquet(Path(exp.uri) / f"{RESULTS}.parquet"), space, top_k)
     if top.empty:
-        return None
+        print("best config chosen on one seed per trial (confirmation off)", file=out)
+        return 0
     # the experiment folder when it is local; beside the local runs otherwise (runs write files)
-    manifest_root = Path(exp.uri) if "://" not in exp.uri else Path(storage_root(None)) / f"{exp.name}-confirm"
-    doc = confirm_grid(top, space, seeds, manifest_root)
-    run_grid_document(doc, manifest_root, CONFIRM)
-    results = load_ablation(manifest_root / CONFIRM)
+    manifest_root = exp.local or Path(storage_root(None)) / f"{exp.name}-confirm"
+    results = run_grid_document(confirm_grid(top, space, seeds, manifest_root), manifest_root, CONFIRM)
     board = confirmed_board(results, top, space)
     exp.write(f"{CONFIRMED}.csv", lambda p: board.to_csv(p, index=False))
     missing = len(results.manifest.get("missing", []))
-    if missing == 0 and len(board):
+    if missing == 0:
         _write_best(exp, space, top, board)
-    return {"board": board, "missing": missing, "root": str(manifest_root / CONFIRM)}
+    print(format_confirmation(board, manifest_root / CONFIRM, space), file=out)
+    if missing:
+        print(f"interrupted: {missing} confirmation runs missing; best_config.yaml is still the single-seed "
+              f"winner; resume with: {resume} --confirm-top {top_k} --confirm-seeds {seeds}", file=out)
+        return INTERRUPTED_RC
+    return 0
 
 
 def confirmed_board(results, top: pd.DataFrame, space: Space) -> pd.DataFrame:
@@ -132,10 +130,10 @@ def _write_best(exp: ExperimentDir, space: Space, top: pd.DataFrame, board: pd.D
         "test_macro_acc_mean": float(winner["confirmed/test_macro_acc_mean"])})
 
 
-def format_confirmation(conf: dict, space: Space) -> str:
+def format_confirmation(board: pd.DataFrame, root: Path, space: Space) -> str:
     """The confirmed leaderboard in a few lines (what `ascbench tune` prints at the end)."""
-    board, key = conf["board"], selection_key(space.metric)
-    lines = [f"confirmed over seeds (validation chooses, test reports; ± is the sd over seeds): {conf['root']}"]
+    key = selection_key(space.metric)
+    lines = [f"confirmed over seeds (validation chooses, test reports; ± is the sd over seeds): {root}"]
     for _, r in board.sort_values("rank_confirmed").iterrows():
         lines.append(
             f"  {r['arm']}: single seed {100 * r[f'single_seed/{space.metric}']:.1f}; n={int(r['n_seeds'])} seeds: "

@@ -1,10 +1,6 @@
-"""The results table (one row per trial) and the best config, kept current as trials end.
-
-Rows come from Ray's own trial records (config, status, last result, per-metric
-min/max); the status says what happened (see `trial_status`), so a resumed experiment
-lists each trial once however often its epochs were replayed. Written as parquet and CSV
-in the experiment directory after every trial completes or errors, and once more at the end.
-"""
+"""The results table (one row per trial, parquet and CSV) and the best config, rewritten whenever a trial
+ends and once more at the end. Rows come from Ray's own trial records (config, status, last result,
+per-metric min/max), so a resumed experiment lists each trial once however often epochs were replayed."""
 from __future__ import annotations
 
 import math
@@ -88,22 +84,17 @@ def best_row(df: pd.DataFrame, space: Space) -> pd.Series | None:
 
 
 def best_params(row: pd.Series, space: Space) -> dict[str, Any]:
-    params = {}
-    for d in space.search:
-        value = row.get(f"config/{d.key}")
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            params[d.key] = value.item() if hasattr(value, "item") else value
-    return params
+    values = {d.key: row.get(f"config/{d.key}") for d in space.search}   # None or NaN: not sampled (a conditional)
+    return {k: v.item() if hasattr(v, "item") else v for k, v in values.items() if not pd.isna(v)}
 
 
-def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> pd.DataFrame:
+def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> None:
     df = results_frame(trials, space, experiment_over)
     exp.write(f"{RESULTS}.parquet", lambda p: df.to_parquet(p, index=False))
     exp.write(f"{RESULTS}.csv", lambda p: df.to_csv(p, index=False))
     best = best_row(df, space)
     if best is not None:
         write_best(exp, space, best, {"status": best["status"], "value": float(best[f"best/{space.metric}"])})
-    return df
 
 
 def write_best(exp: ExperimentDir, space: Space, row: pd.Series, info: dict) -> None:

@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.outcome import INTERRUPTED_RC, fit, interrupted_line, resume_hint_on_failure
+from ..engine.outcome import INTERRUPTED_RC, fit, resume_hint_on_failure
 from ..engine.ray_env import quiet_ray
 from ..engine.store import ResultStore, trial_record
 from ..engine.tuner import Plan, build_tuner, restorable
 from ..errors import UserError
 from ..ray_runtime import ensure_ray
-from .space import STRATEGY_DEFAULTS, Dist, Space, diff_canonical, load_space
-from .storage import ExperimentDir, is_uri, storage_root
+from .space import Space, diff_canonical, load_space, space_from_canonical
+from .storage import ExperimentDir, storage_root
 
 SPACE_FILE = "space.json"
 OPTUNA_JOURNAL = "optuna.log"   # `optuna-dashboard runs/NAME/optuna.log`
@@ -38,22 +38,6 @@ class TuneOptions:
     verbose: bool = False
     confirm_top: int = 3      # re-run the top K trials ...
     confirm_seeds: int = 3    # ... over N seeds and choose best_config.yaml by the mean (0: off)
-
-
-RENAMED_RESOURCES = {"cpus": "cpu", "gpus": "gpu"}   # keys of space.json files written before the rename
-
-
-def space_from_canonical(doc: dict, source: str) -> Space:
-    """The stored space of an experiment (space.json); resources stored before the keys were renamed
-    (`cpus`, `gpus`) are read as `cpu`, `gpu`."""
-    dists = []
-    for key, d in doc["search"].items():
-        dists.append(Dist(key=key, kind=d["kind"], values=tuple(d.get("values", ())), low=d.get("low"),
-                          high=d.get("high"), step=d.get("step"),
-                          when={k: tuple(v) for k, v in d.get("when", {}).items()}))
-    return Space(source=source, metric=doc["metric"], mode=doc["mode"], seed=doc["seed"], budget=doc["budget"],
-                 resources={RENAMED_RESOURCES.get(k, k): v for k, v in doc["resources"].items()},
-                 strategy={**STRATEGY_DEFAULTS, **doc.get("strategy", {})}, base=doc["base"], search=tuple(dists))
 
 
 def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
@@ -79,26 +63,11 @@ def resolve_experiment(opts: TuneOptions) -> tuple[ExperimentDir, Space]:
     if opts.space is None:
         raise UserError("--space is required (a YAML file or a shipped name such as quick)")
     space = load_space(opts.space, overrides=opts.overrides, samples=opts.samples)
-    name = opts.name or f"{space.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = opts.name or f"{Path(space.source).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     exp = ExperimentDir(root, name)
     if exp.exists():
         raise UserError(f"{exp.uri} exists; resume it with --resume --name {name}, or choose another --name")
-    exp.write_text(SPACE_FILE, json.dumps({"source": space.source, "canonical": space.canonical()},
-                                          indent=2, sort_keys=True) + "\n")
     return exp, space
-
-
-def study_journal(exp: ExperimentDir) -> str | None:
-    """The Optuna journal file in a local experiment folder (None for a remote URI storage)."""
-    return None if "://" in exp.uri else str(Path(exp.uri) / OPTUNA_JOURNAL)
-
-
-def forget_experiment(exp: ExperimentDir) -> None:
-    """Remove a fresh local experiment folder that holds nothing but its space.json."""
-    folder = Path(exp.uri)
-    if not is_uri(exp.storage) and folder.is_dir() and [p.name for p in folder.iterdir()] == [SPACE_FILE]:
-        (folder / SPACE_FILE).unlink()
-        folder.rmdir()
 
 
 def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, handles: dict, stream=None,
@@ -119,7 +88,8 @@ def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, h
 
         from .search import make_searcher
 
-        plan.search_alg = make_searcher(space, study_name=exp.name, journal=study_journal(exp))
+        journal = None if exp.local is None else str(exp.local / OPTUNA_JOURNAL)   # none on a remote URI storage
+        plan.search_alg = make_searcher(space, study_name=exp.name, journal=journal)
         plan.scheduler = FIFOScheduler() if space.strategy["scheduler"] == "fifo" else ASHAScheduler(
             time_attr="epoch", metric=space.metric, mode=space.mode, max_t=b["max_epochs"],
             grace_period=b["grace_period"], reduction_factor=b["reduction_factor"])
@@ -127,33 +97,27 @@ def search_plan(exp: ExperimentDir, space: Space, resume: bool, verbose: bool, h
 
 
 def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> dict:
-    """The data handle of the search's base config, prepared once in the driver before Ray starts,
-    and the provenance recorded."""
+    """The data handle of the search's base config, prepared once in the driver before Ray starts; then
+    a fresh experiment's space.json (so a failed preparation leaves the name free) and the provenance."""
     from ..data.handle import prepare_handles
     from ..train.config import from_dict
 
     if opts.resume and not restorable(exp.uri):
         raise UserError(f"{exp.uri}: Ray found no experiment state to resume (killed before the first snapshot?); "
                          "start it again under a new --name")
-    try:
-        handles = prepare_handles([from_dict(space.base)], progress=opts.verbose)
-    except BaseException:
-        if not opts.resume:
-            forget_experiment(exp)   # nothing ran: the name stays free, no folder holding only space.json
-        raise
-    store(exp).write_provenance()
+    handles = prepare_handles([from_dict(space.base)], progress=opts.verbose)
+    if not opts.resume:
+        exp.write_text(SPACE_FILE, json.dumps({"source": space.source, "canonical": space.canonical()},
+                                              indent=2, sort_keys=True) + "\n")
+    ResultStore(exp.uri, write=exp.write_text).write_provenance()
     return handles
-
-
-def store(exp: ExperimentDir) -> ResultStore:
-    """The experiment's results store, written through `exp` (a local folder or a URI)."""
-    return ResultStore(exp.uri, write=exp.write_text)
 
 
 def record_trials(exp: ExperimentDir, space: Space, grid) -> None:
     """Each trial's record (config, status, per-epoch history, metrics) from Ray's `ResultGrid`."""
+    store = ResultStore(exp.uri, write=exp.write_text)
     for result in grid:
-        store(exp).put(trial_record(result, Path(result.path).name, space.budget["max_epochs"]))
+        store.put(trial_record(result, Path(result.path).name, space.budget["max_epochs"]))
 
 
 def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
@@ -175,7 +139,9 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
                 record_trials(exp, space, grid)
                 code = report(exp, space, time.monotonic() - t0, out)
             if code == 0:
-                code = confirm(exp, space, opts, out)
+                from .confirm import confirm
+
+                code = confirm(exp, space, opts.confirm_top, opts.confirm_seeds, resume_command(exp), out)
     except KeyboardInterrupt:   # a second Ctrl-C while Ray was stopping
         code = None
     finally:
@@ -195,26 +161,6 @@ def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
     return code
 
 
-def confirm(exp: ExperimentDir, space: Space, opts: TuneOptions, out) -> int:
-    """Re-run the top trials over seeds (harness.tune.confirm); 130 if that was interrupted."""
-    from .confirm import format_confirmation, run_confirmation
-
-    if opts.confirm_top > 0 and opts.confirm_seeds > 0:
-        print(f"confirming the top {opts.confirm_top} trials over {opts.confirm_seeds} seeds each "
-              f"(full {space.budget['max_epochs']}-epoch runs) ...", file=out, flush=True)
-    conf = run_confirmation(exp, space, opts.confirm_top, opts.confirm_seeds)
-    if conf is None:
-        print("best config chosen on one seed per trial (confirmation off)", file=out)
-        return 0
-    print(format_confirmation(conf, space), file=out)
-    if conf["missing"]:
-        print(f"interrupted: {conf['missing']} confirmation runs missing; best_config.yaml is still the single-seed "
-              f"winner; resume with: {resume_command(exp)} --confirm-top {opts.confirm_top} "
-              f"--confirm-seeds {opts.confirm_seeds}", file=out)
-        return INTERRUPTED_RC
-    return 0
-
-
 def resume_command(exp: ExperimentDir) -> str:
     return f"ascbench tune --resume --name {exp.name}" + (
         f" --storage {exp.storage}" if exp.storage != storage_root(None) else "")
@@ -227,15 +173,14 @@ def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
 
     from .results import BEST_CONFIG, ENDED, ERROR, RESULTS
 
-    hint = f"resume with: {resume_command(exp)}"
     if not exp.exists(f"{RESULTS}.parquet"):
-        print(f"interrupted before any trial ended; {hint}", file=out)
+        print(f"interrupted before any trial ended; resume with: {resume_command(exp)}", file=out)
         return INTERRUPTED_RC
-    local = Path(exp.uri) / f"{RESULTS}.parquet"
-    df = pd.read_parquet(local) if local.exists() else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
+    df = pd.read_parquet(exp.local / f"{RESULTS}.parquet") if exp.local else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
     ended = df["status"].isin(ENDED)
     if len(df) < space.budget["samples"] or not ended.all():
-        print(interrupted_line(int(ended.sum()), space.budget["samples"], resume_command(exp)), file=out)
+        print(f"interrupted: {int(ended.sum())}/{space.budget['samples']} trials ended; "
+              f"resume with: {resume_command(exp)}", file=out)
         return INTERRUPTED_RC
     counts = df["status"].value_counts().to_dict()
     print(f"done in {wall_s:.0f}s: " + ", ".join(f"{v} {k}" for k, v in counts.items()), file=out)

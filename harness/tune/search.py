@@ -27,7 +27,6 @@ class DefineByRun:
                 trial.suggest_int(d.key, int(d.low), int(d.high), step=int(d.step or 1))
             else:
                 trial.suggest_float(d.key, float(d.low), float(d.high), log=d.kind == "loguniform")
-        return None
 
 
 def make_sampler(space: Space) -> optuna.samplers.BaseSampler:

@@ -21,7 +21,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..config_file import Resources, check_resources, load_typed, read_yaml
+from ..config_file import RENAMED, Resources, check_resources, load_typed, read_yaml
 from ..errors import UserError
 from ..schema import STRATEGY_DEFAULTS
 from ..train.config import RunConfig, from_dict, to_dict
@@ -96,16 +96,13 @@ class Dist:
     when: dict[str, tuple] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        d: dict[str, Any] = {"kind": self.kind}
-        if self.kind == "choice":
-            d["values"] = list(self.values)
-        else:
-            d.update(low=self.low, high=self.high)
-        if self.step is not None:
-            d["step"] = self.step
-        if self.when:
-            d["when"] = {k: list(v) for k, v in self.when.items()}
-        return d
+        """The canonical form (space.json): the fields its kind sets, all but `key`."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "key" and v not in (None, (), {})}
+
+    @classmethod
+    def from_dict(cls, key: str, d: dict) -> Dist:
+        when = {k: tuple(v) for k, v in d.get("when", {}).items()}
+        return cls(key, **(d | {"values": tuple(d.get("values", ())), "when": when}))
 
 
 @dataclass(frozen=True)
@@ -120,17 +117,19 @@ class Space:
     base: dict                    # the full RunConfig dict every trial starts from
     search: tuple[Dist, ...]
 
-    @property
-    def name(self) -> str:
-        return Path(self.source).stem
-
     def canonical(self) -> dict:
-        """What identifies the experiment: everything except where the file lived."""
-        return {
-            "metric": self.metric, "mode": self.mode, "seed": self.seed,
-            "budget": dict(self.budget), "resources": dict(self.resources),
-            "strategy": dict(self.strategy), "base": self.base, "search": {d.key: d.to_dict() for d in self.search},
-        }
+        """What identifies the experiment (space.json): everything except where the file lived."""
+        doc = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "source"}
+        return doc | {"search": {d.key: d.to_dict() for d in self.search}}
+
+
+def space_from_canonical(doc: dict, source: str) -> Space:
+    """The space an experiment stored (space.json); resources stored before the keys were renamed
+    (`cpus`, `gpus`) are read as `cpu`, `gpu`."""
+    return Space(source=source, metric=doc["metric"], mode=doc["mode"], seed=doc["seed"], budget=doc["budget"],
+                 resources={RENAMED.get(k, k): v for k, v in doc["resources"].items()},
+                 strategy={**STRATEGY_DEFAULTS, **doc.get("strategy", {})}, base=doc["base"],
+                 search=tuple(Dist.from_dict(key, d) for key, d in doc["search"].items()))
 
 
 def resolve_space_path(spec: str) -> Path:
@@ -229,8 +228,6 @@ def _choice(fail: Any, key: str, spec: dict) -> Dist:
         raise fail("choice needs a non-empty list of values")
     if len(set(map(repr, values))) != len(values):
         raise fail("choice values repeat")
-    if spec["step"] is not None:
-        raise fail("step only goes with int")
     return Dist(key, "choice", values=tuple(values), when=_when(spec))
 
 
@@ -248,8 +245,6 @@ def _range(fail: Any, key: str, kind: str, spec: dict) -> Dist:
             raise fail(f"step must be a positive integer, got {step!r}")
         if (high - low) % step:
             raise fail(f"high - low ({high - low}) is not a multiple of step {step}")
-    elif step is not None:
-        raise fail("step only goes with int")
     if kind == "loguniform" and low <= 0:
         raise fail(f"loguniform needs low > 0, got {low}")
     return Dist(key, kind, low=low, high=high, step=step, when=_when(spec))
@@ -271,6 +266,8 @@ def _parse_dist(where: str, key: str, spec: dict) -> Dist:
     kinds = [k for k in KINDS if spec[k] is not None]
     if len(kinds) != 1:
         raise fail(f"needs exactly one of {', '.join(KINDS)} (plus optional step, when); got {kinds or 'none'}")
+    if spec["step"] is not None and kinds[0] != "int":
+        raise fail("step only goes with int")
     allowed = ALLOWED.get(typ, ())
     if kinds[0] not in allowed:
         tname = getattr(typ, "__name__", str(typ))
@@ -327,17 +324,14 @@ def _dependency_order(where: str, dists: list[Dist]) -> tuple[Dist, ...]:
                 if missing:
                     raise UserError(f"{where}: search.{d.key}: when {cond} = {missing[0]!r}, but {cond} never "
                                     f"takes that value")
-    ordered: list[Dist] = []
-    placed: set[str] = set()
+    ordered: dict[str, Dist] = {}   # by key, in the order placed
     while len(ordered) < len(dists):
-        ready = [d for d in dists if d.key not in placed and all(c in placed for c in d.when)]
+        ready = [d for d in dists if d.key not in ordered and all(c in ordered for c in d.when)]
         if not ready:
-            stuck = next(d for d in dists if d.key not in placed)
+            stuck = next(d for d in dists if d.key not in ordered)
             raise UserError(f"{where}: search.{stuck.key}: its when conditions form a cycle")
-        for d in ready:
-            ordered.append(d)
-            placed.add(d.key)
-    return tuple(ordered)
+        ordered.update((d.key, d) for d in ready)
+    return tuple(ordered.values())
 
 
 def load_space(spec: str, overrides: Sequence[str] | None = None, samples: int | None = None) -> Space:

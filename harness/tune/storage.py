@@ -24,9 +24,7 @@ def is_uri(storage: str) -> bool:
 
 def storage_root(storage: str | None) -> str:
     """Ray wants an absolute local path or a URI; default `runs/` under the working directory."""
-    storage = storage or os.environ.get("ASCBENCH_RUNS", DEFAULT_STORAGE)
-    if storage.startswith("file://"):
-        storage = storage[len("file://"):]
+    storage = (storage or os.environ.get("ASCBENCH_RUNS", DEFAULT_STORAGE)).removeprefix("file://")
     return storage if is_uri(storage) else str(Path(storage).expanduser().resolve())
 
 
@@ -39,10 +37,13 @@ class ExperimentDir:
     def uri(self) -> str:
         return f"{self.storage.rstrip('/')}/{self.name}"
 
+    @property
+    def local(self) -> Path | None:
+        """The folder on a local storage path; None on a URI storage."""
+        return None if is_uri(self.storage) else Path(self.uri)
+
     def _fs(self) -> tuple[pafs.FileSystem, str]:
-        if is_uri(self.storage):
-            return pafs.FileSystem.from_uri(self.uri)
-        return pafs.LocalFileSystem(), self.uri
+        return pafs.FileSystem.from_uri(self.uri)   # an absolute local path as well
 
     def exists(self, rel: str = "") -> bool:
         fs, root = self._fs()
@@ -55,8 +56,8 @@ class ExperimentDir:
 
     def write(self, rel: str, write: Callable[[Path], None]) -> str:
         """`write(local_path)` produces the file; it lands at `rel` in the experiment dir."""
-        if not is_uri(self.storage):
-            return str(write_atomic(Path(self.uri) / rel, write))
+        if self.local is not None:
+            return str(write_atomic(self.local / rel, write))
         import tempfile
 
         fs, root = self._fs()
