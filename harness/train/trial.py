@@ -1,7 +1,8 @@
 """One trial: semi-supervised training of any registered model, reporting every epoch.
 
 The tuner and the ablation runner repeat this hundreds of times, so it is reproducible (every
-epoch reseeds from (seed, epoch)), resumable from any epoch's checkpoint, and it counts epochs
+epoch reseeds from (seed, epoch), so a resumed run replays the same data order, augmentation and
+dropout as an uninterrupted one), resumable from any epoch's checkpoint, and it counts epochs
 across pseudo-label stages so ASHA sees one monotone budget. `Trial.run` is the one epoch loop:
 `ascbench train`, the Ray trainable and the bare-Optuna benchmark differ only in what they do with
 each epoch. The jobs around it live in batches, optim, pseudo, evaluate and checkpoint.
