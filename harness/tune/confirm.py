@@ -16,7 +16,7 @@ from ..io import write_text_atomic
 from ..train.config import from_dict, to_dict
 from ..train.dotted import get_dotted, merge_params
 from ..train.overrides import format_override
-from .results import ERROR, RESULTS, best_params, write_best
+from .results import ERROR, best_params, read_results, write_best
 from .space import Space
 from .storage import ExperimentDir, storage_root
 
@@ -71,7 +71,7 @@ def confirm(exp: ExperimentDir, space: Space, top_k: int, seeds: int, resume: st
     if top_k > 0 and seeds > 0:
         print(f"confirming the top {top_k} trials over {seeds} seeds each "
               f"(full {space.budget['max_epochs']}-epoch runs) ...", file=out, flush=True)
-        top = top_trials(pd.read_parquet(Path(exp.uri) / f"{RESULTS}.parquet"), space, top_k)
+        top = top_trials(read_results(exp), space, top_k)
     if top.empty:
         print("best config chosen on one seed per trial (confirmation off)", file=out)
         return 0

@@ -88,6 +88,12 @@ def best_params(row: pd.Series, space: Space) -> dict[str, Any]:
     return {k: v.item() if hasattr(v, "item") else v for k, v in values.items() if not pd.isna(v)}
 
 
+def read_results(exp: ExperimentDir) -> pd.DataFrame:
+    """The results table as written, through the experiment's own file system (a local folder or a URI)."""
+    with exp.open(f"{RESULTS}.parquet") as fh:
+        return pd.read_parquet(fh)
+
+
 def write_results(exp: ExperimentDir, trials: list[Any], space: Space, experiment_over: bool = False) -> None:
     df = results_frame(trials, space, experiment_over)
     exp.write(f"{RESULTS}.parquet", lambda p: df.to_parquet(p, index=False))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..engine.outcome import INTERRUPTED_RC, fit, resume_hint_on_failure
 from ..engine.ray_env import quiet_ray
-from ..engine.store import ResultStore, trial_record
+from ..engine.store import trial_record
 from ..engine.tuner import Plan, build_tuner, restorable
 from ..errors import UserError
 from ..ray_runtime import ensure_ray
@@ -109,15 +109,14 @@ def prepare(exp: ExperimentDir, space: Space, opts: TuneOptions) -> dict:
     if not opts.resume:
         exp.write_text(SPACE_FILE, json.dumps({"source": space.source, "canonical": space.canonical()},
                                               indent=2, sort_keys=True) + "\n")
-    ResultStore(exp.uri, write=exp.write_text).write_provenance()
+    exp.store.write_provenance()
     return handles
 
 
 def record_trials(exp: ExperimentDir, space: Space, grid) -> None:
     """Each trial's record (config, status, per-epoch history, metrics) from Ray's `ResultGrid`."""
-    store = ResultStore(exp.uri, write=exp.write_text)
     for result in grid:
-        store.put(trial_record(result, Path(result.path).name, space.budget["max_epochs"]))
+        exp.store.put(trial_record(result, Path(result.path).name, space.budget["max_epochs"]))
 
 
 def run_tune(opts: TuneOptions, stream=None, callbacks: tuple = ()) -> int:
@@ -169,14 +168,12 @@ def resume_command(exp: ExperimentDir) -> str:
 def report(exp: ExperimentDir, space: Space, wall_s: float, out) -> int:
     """Print how the experiment ended; 0 when every trial ended (1 when all failed), 130 with the
     resume command when some trial was interrupted or never started."""
-    import pandas as pd
-
-    from .results import BEST_CONFIG, ENDED, ERROR, RESULTS
+    from .results import BEST_CONFIG, ENDED, ERROR, RESULTS, read_results
 
     if not exp.exists(f"{RESULTS}.parquet"):
         print(f"interrupted before any trial ended; resume with: {resume_command(exp)}", file=out)
         return INTERRUPTED_RC
-    df = pd.read_parquet(exp.local / f"{RESULTS}.parquet") if exp.local else pd.read_csv(f"{exp.uri}/{RESULTS}.csv")
+    df = read_results(exp)
     ended = df["status"].isin(ENDED)
     if len(df) < space.budget["samples"] or not ended.all():
         print(f"interrupted: {int(ended.sum())}/{space.budget['samples']} trials ended; "

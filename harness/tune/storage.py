@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from ..engine.store import ResultStore
 from ..io import write_atomic
 
 DEFAULT_STORAGE = "runs"
@@ -49,10 +50,19 @@ class ExperimentDir:
         fs, root = self._fs()
         return fs.get_file_info(f"{root}/{rel}" if rel else root).type != pafs.FileType.NotFound
 
-    def read_text(self, rel: str) -> str:
+    def open(self, rel: str) -> pafs.NativeFile:
+        """The file at `rel` for reading, random access (what parquet wants), on a local path or a URI."""
         fs, root = self._fs()
-        with fs.open_input_stream(f"{root}/{rel}") as fh:
+        return fs.open_input_file(f"{root}/{rel}")
+
+    def read_text(self, rel: str) -> str:
+        with self.open(rel) as fh:
             return fh.read().decode("utf-8")
+
+    @property
+    def store(self) -> ResultStore:
+        """The experiment's per-trial records and provenance, written through this folder or URI."""
+        return ResultStore(self.uri, write=self.write_text)
 
     def write(self, rel: str, write: Callable[[Path], None]) -> str:
         """`write(local_path)` produces the file; it lands at `rel` in the experiment dir."""
