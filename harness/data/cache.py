@@ -47,7 +47,7 @@ def file_digest(path: str | Path, memo: dict[str, list]) -> str:
     with open(path, "rb") as fh:
         digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
     memo[key] = [st.st_size, st.st_mtime_ns, digest]
-    return memo[key][2]
+    return digest
 
 
 @dataclass(frozen=True)

@@ -44,14 +44,10 @@ class TrialState:
     best_test: dict = field(default_factory=dict)  # test scalars of the validation-chosen checkpoint
 
     def to_dict(self) -> dict:
-        """The fields, with the random generators' states as they are now."""
-        return {**asdict(self), "pseudo_labels": torch.tensor(self.pseudo_labels, dtype=torch.long),
-                "rng": rng_state()}
+        return {**asdict(self), "pseudo_labels": torch.tensor(self.pseudo_labels, dtype=torch.long)}
 
     @classmethod
     def from_dict(cls, state: dict) -> TrialState:
-        """The saved fields; the random generators are put back as saved."""
-        set_rng_state(state["rng"])
         saved = {f.name: copy.copy(state[f.name]) for f in fields(cls) if f.name in state}  # best_test: may be absent
         return cls(**{**saved, "pseudo_labels": state["pseudo_labels"].tolist()})
 

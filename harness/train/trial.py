@@ -27,7 +27,17 @@ from ..errors import UserError
 from . import pseudo
 from .augment import augment
 from .batches import FeatureBatches
-from .checkpoint import CHECKPOINT_VERSION, STATE_KEYS, TrialState, epoch_seed, load_checkpoint, load_weights, reseed
+from .checkpoint import (
+    CHECKPOINT_VERSION,
+    STATE_KEYS,
+    TrialState,
+    epoch_seed,
+    load_checkpoint,
+    load_weights,
+    reseed,
+    rng_state,
+    set_rng_state,
+)
 from .config import RunConfig, stage_epochs, to_dict
 from .evaluate import Evaluation
 from .optim import make_optimizer, make_scheduler, start_epoch
@@ -216,6 +226,7 @@ class Trial:
             "stage": self.stage_of(max(0, self.state.epoch - 1)),
             "best_model_state": self.best_model_state,
             **self.state.to_dict(),
+            "rng": rng_state(),
             "split": self.data.split.to_dict(),
         }
 
@@ -236,6 +247,7 @@ class Trial:
         self.scheduler.load_state_dict(state["scheduler"])
         self.best_model_state = state["best_model_state"]
         self.state = TrialState.from_dict(state)
+        set_rng_state(state["rng"])
 
     def resume(self, path: Path) -> None:
         """Continue from the checkpoint file at `path`."""
